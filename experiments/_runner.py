@@ -1,0 +1,230 @@
+"""The loop every experiment shares: settings x trials, seeding, resume, atomic CSV, provenance.
+
+An experiment module says only what is its own (data, local models, methods, figures) and
+hands the runner a ``trial_fn(setting, trial, seed) -> list[dict]``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+METRICS_FILE = "metrics.csv"
+TIDY_COLUMNS = ("trial", "seed", "method", "metric", "value")
+_PACKAGES = ("spahm", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "hydra-core",
+             "GPy", "nltk", "joblib")
+
+
+class DataMissingError(FileNotFoundError):
+    """A dataset the experiment needs is not installed; the message names the script to run."""
+
+
+class ConfigError(ValueError):
+    """A config value is missing or impossible; the message names the key."""
+
+
+# ---------------------------------------------------------------------------- atomic files
+def _atomic_write(path, write):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text):
+    """Write text to a temporary file beside ``path`` and rename it into place."""
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_write_csv(df, path):
+    """Write a DataFrame as CSV atomically (no index, fixed float format for byte-identical reruns)."""
+    _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.10g"))
+
+
+def save_figure(fig, path):
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=130,
+                                                 bbox_inches="tight",
+                                                 metadata={"Software": None} if path.suffix == ".png" else None))
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- config helpers
+def require(cfg, key, check, expected):
+    """Raise :class:`ConfigError` naming ``key`` unless ``check(value)`` holds."""
+    value = OmegaConf.select(cfg, key, throw_on_missing=False)
+    try:
+        ok = value is not None and check(value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"config key '{key}' = {value!r}: expected {expected}")
+    return value
+
+
+def output_dir(cfg) -> Path:
+    """The run directory: ``cfg.output_dir`` if set, else Hydra's, else the working directory."""
+    explicit = OmegaConf.select(cfg, "output_dir", default=None)
+    if explicit:
+        return Path(explicit)
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return Path.cwd()
+
+
+@contextmanager
+def stopwatch():
+    """``with stopwatch() as t: ...; t()`` gives the elapsed wall time in seconds."""
+    start = time.perf_counter()
+    end = []
+    yield lambda: (end[0] if end else time.perf_counter()) - start
+    end.append(time.perf_counter())
+
+
+# ---------------------------------------------------------------------------- provenance
+def _git_commit():
+    try:
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+        commit = out.stdout.strip()
+        if out.returncode != 0 or not commit:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(cfg, wall_time=None, extra=None):
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    info = {
+        "experiment": OmegaConf.select(cfg, "name", default=None),
+        "profile": OmegaConf.select(cfg, "profile", default=None),
+        "seed": OmegaConf.select(cfg, "seed", default=None),
+        "git_commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+        "wall_time_s": None if wall_time is None else round(wall_time, 3),
+        "command": " ".join(sys.argv),
+    }
+    info.update(extra or {})
+    return info
+
+
+def write_run_files(cfg, out_dir, wall_time=None, extra=None):
+    """``config.yaml`` (resolved) and ``provenance.json`` in the run directory."""
+    out_dir = Path(out_dir)
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(out_dir / "provenance.json",
+                      json.dumps(provenance(cfg, wall_time, extra), indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------- the loop
+def _setting_key(setting):
+    return tuple(sorted((k, repr(v)) for k, v in setting.items()))
+
+
+def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
+    """Run ``trial_fn`` for every setting x trial, resuming from ``out_dir/metrics.csv``.
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        Needs ``trials`` and ``seed``; ``resume`` (default True) skips finished trials.
+    settings : list of dict
+        Grid points; each dict's keys become CSV columns.
+    trial_fn : callable(setting, trial, seed) -> list of dict
+        Rows with at least ``method``, ``metric`` and ``value``.
+    out_dir : path
+        Run directory; ``metrics.csv``, ``config.yaml`` and ``provenance.json`` go there.
+
+    Returns
+    -------
+    DataFrame of all rows (earlier finished trials included), in grid order.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / METRICS_FILE
+    n_trials = int(cfg.trials)
+    base_seed = int(cfg.seed)
+    resume = bool(OmegaConf.select(cfg, "resume", default=True))
+    setting_cols = list(dict.fromkeys(k for s in settings for k in s))
+
+    frames = []
+    done = set()
+    if resume and csv_path.exists():
+        previous = pd.read_csv(csv_path)
+        frames.append(previous)
+        for _, row in previous[setting_cols + ["trial"]].drop_duplicates().iterrows():
+            setting = {k: row[k] for k in setting_cols}
+            done.add((_setting_key(_normalise(setting)), int(row["trial"])))
+
+    write_run_files(cfg, out_dir)
+    start = time.perf_counter()
+    todo = [(s, t) for s in settings for t in range(n_trials)
+            if (_setting_key(_normalise(s)), t) not in done]
+    quiet = bool(OmegaConf.select(cfg, "quiet", default=False))
+    for setting, trial in tqdm(todo, desc=desc or str(OmegaConf.select(cfg, "name", default="")),
+                               disable=quiet or not todo, unit="trial"):
+        seed = base_seed + trial
+        rows = trial_fn(dict(setting), trial, seed)
+        frame = pd.DataFrame(rows)
+        missing = {"method", "metric", "value"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"trial_fn returned rows without {sorted(missing)}")
+        for k, v in reversed(list(setting.items())):
+            frame.insert(0, k, v)
+        frame.insert(len(setting), "trial", trial)
+        frame.insert(len(setting) + 1, "seed", seed)
+        frames.append(frame)
+        atomic_write_csv(pd.concat(frames, ignore_index=True), csv_path)
+
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    write_run_files(cfg, out_dir, wall_time=time.perf_counter() - start,
+                    extra={"trials_run_now": len(todo), "trials_resumed": len(done)})
+    return df
+
+
+def _normalise(setting):
+    """Make values read back from CSV compare equal to config values (1 vs 1.0, numpy types)."""
+    out = {}
+    for k, v in setting.items():
+        if hasattr(v, "item"):
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            out[k] = v
+        else:
+            out[k] = float(v)
+    return out

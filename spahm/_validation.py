@@ -1,0 +1,113 @@
+"""Boundary checks: every bad input becomes a ``ValueError`` that names the silo and the problem."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_local_atoms(local_atoms, name="local_atoms"):
+    """Return the silos as a list of float64 arrays of shape (L_j, D).
+
+    Raises
+    ------
+    ValueError
+        No silos; a silo that is not 2-D, has no atoms, is not numeric or holds NaN/inf;
+        silos whose dimensions differ.
+    """
+    if isinstance(local_atoms, np.ndarray) and local_atoms.ndim == 2:
+        raise ValueError(
+            f"{name} is a single 2-D array; expected a list of J arrays of shape (L_j, D), "
+            "one per silo (wrap a single silo as [atoms])"
+        )
+    try:
+        silos = list(local_atoms)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a list of arrays of shape (L_j, D), one per silo; "
+            f"got {type(local_atoms).__name__}"
+        ) from None
+    if not silos:
+        raise ValueError(f"{name} is empty: expected at least one silo, an array of shape (L_j, D)")
+    checked = []
+    dim = None
+    for j, silo in enumerate(silos):
+        if isinstance(silo, (str, bytes)):
+            raise ValueError(f"silo {j}: expected a numeric array of shape (L_j, D), got a string")
+        try:
+            arr = np.asarray(silo, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"silo {j}: local atoms must be numeric with shape (L_j, D) ({exc})"
+            ) from None
+        if arr.ndim != 2:
+            raise ValueError(
+                f"silo {j}: expected a 2-D array of shape (L_j, D), got {arr.ndim}-D with shape "
+                f"{arr.shape}" + (" (reshape a single atom as (1, D))" if arr.ndim == 1 else "")
+            )
+        if arr.shape[0] == 0:
+            raise ValueError(
+                f"silo {j} has 0 local atoms; drop empty silos before fusion (a silo must "
+                "contribute at least one atom)"
+            )
+        if arr.shape[1] == 0:
+            raise ValueError(f"silo {j}: atoms have dimension 0")
+        if dim is None:
+            dim = arr.shape[1]
+        elif arr.shape[1] != dim:
+            raise ValueError(
+                f"silo {j} has atoms of dimension D={arr.shape[1]}, but silo 0 has D={dim}"
+            )
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(
+                f"silo {j}: local atom {row} has a non-finite value ({arr[row, col]}) in "
+                f"dimension {col}"
+            )
+        checked.append(arr)
+    return checked
+
+
+def check_positive(value, name, dim, allow_none=False):
+    """A positive finite scalar or length-``dim`` vector, returned as float or 1-D array."""
+    if value is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name} is required")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number or length-D array, got {value!r}") from None
+    if arr.ndim == 0:
+        pass
+    elif arr.ndim == 1 and arr.shape[0] == dim:
+        pass
+    else:
+        raise ValueError(f"{name} must be a scalar or have length D={dim}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def check_finite(value, name, dim):
+    """A finite scalar or length-``dim`` vector (e.g. the prior mean ``mu0``)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or length-D array, got {value!r}") from None
+    if not (arr.ndim == 0 or (arr.ndim == 1 and arr.shape[0] == dim)):
+        raise ValueError(f"{name} must be a scalar or have length D={dim}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def check_int(value, name, minimum, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)

@@ -1,0 +1,391 @@
+"""The SPAHM estimator and the functional ``match``: passes, bookkeeping and validation.
+
+The formulas live in :mod:`spahm.core`; this module keeps the state of the iterated
+Hungarian matching:
+
+- ``sums``, ``sumsq``, ``counts``: sufficient statistics of every global atom, updated in
+  place when a silo is removed and re-added (each silo puts at most one atom on a global atom,
+  so fancy-indexed ``+=`` is exact);
+- ``A``, ``B``, ``c``: the per-global-atom terms of the match cost
+  (``match = (v*v) @ A.T + v @ B.T + c``). Only the global atoms that a silo touches change
+  when it is removed or re-added, so only those rows are recomputed; a silo's cost matrix is
+  then two small matrix products and the assignment solve;
+- ``z``: the global index of every local atom (all silos concatenated); global atoms left
+  empty are compacted with one index remap of ``z``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse
+from scipy.optimize import linear_sum_assignment
+
+from . import core
+from ._validation import check_finite, check_int, check_local_atoms, check_positive
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What :func:`match` returns.
+
+    Attributes
+    ----------
+    global_atoms : ndarray (L, D)
+        Posterior means of the global atoms.
+    popularity : ndarray (L,)
+        Number of silos whose local atoms sit on each global atom.
+    assignments : list of ndarray
+        For each silo (input order), the global index of each of its local atoms.
+    hyperparameters : dict
+        Final ``mu0``, ``sigma``, ``sigma0`` (standard deviations) and ``gamma0``.
+    objective : ndarray
+        Log posterior of the assignment after the initial pass and after each pass.
+    n_iter : int
+        Passes run after the initial pass.
+    """
+
+    global_atoms: np.ndarray
+    popularity: np.ndarray
+    assignments: list
+    hyperparameters: dict
+    objective: np.ndarray = field(repr=False)
+    n_iter: int = 0
+
+    @property
+    def n_global_atoms(self) -> int:
+        return int(self.global_atoms.shape[0])
+
+
+class SPAHM:
+    """Fuse local models by matching their parameters (Gaussian SPAHM).
+
+    Parameters
+    ----------
+    sigma : float or array of shape (D,), default 1.0
+        Initial standard deviation of a local atom around its global atom.
+    sigma0 : float or array of shape (D,), default 1.0
+        Initial standard deviation of the global atoms around ``mu0``.
+    mu0 : float, array of shape (D,) or None, default None
+        Initial prior mean of the global atoms; ``None`` uses the mean of all local atoms'
+        entries (a scalar).
+    gamma0 : float, default 1.0
+        Mass of the Beta process: larger values open new global atoms more readily.
+    n_iter : int, default 10
+        Passes over the silos in random order after the initial pass.
+    optimize_hyperparameters : bool, default True
+        Re-estimate ``mu0``, ``sigma`` and ``sigma0`` by empirical Bayes after each pass. A
+        hyperparameter given as a scalar is re-estimated pooled over dimensions, one given as
+        a length-D array per dimension. ``gamma0`` is never estimated.
+    popularity_cap : int, default 10
+        Cap on the count inside the popularity prior term only (as the authors' code).
+    max_global_atoms : int or None, default None
+        Upper bound on the number of global atoms; once reached, local atoms can only match.
+        Must be at least the largest silo's number of atoms.
+    n_init : int, default 1
+        Number of runs with different random visit orders; the run with the highest log
+        posterior (:func:`spahm.core.objective`) is kept. The matching is a coordinate ascent
+        and can stop in a local optimum; restarts guard against that, like k-means' ``n_init``.
+    random_state : int, numpy Generator or None
+        Seeds the order in which silos are revisited.
+
+    Attributes
+    ----------
+    global_atoms_, popularity_, assignments_, hyperparameters_, objective_, n_iter_
+
+    Notes
+    -----
+    One silo (J = 1) is legal: its atoms become the global atoms (posterior means). A silo
+    with no atoms is rejected: drop it before fusion.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spahm import SPAHM
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.normal(0, 10, size=(3, 2))
+    >>> silos = [truth + rng.normal(0, 0.1, size=truth.shape) for _ in range(4)]
+    >>> SPAHM(random_state=0).fit(silos).global_atoms_.shape
+    (3, 2)
+    """
+
+    def __init__(
+        self,
+        sigma=1.0,
+        sigma0=1.0,
+        mu0=None,
+        gamma0=1.0,
+        n_iter=10,
+        optimize_hyperparameters=True,
+        popularity_cap=10,
+        max_global_atoms=None,
+        n_init=1,
+        random_state=None,
+    ):
+        self.sigma = sigma
+        self.sigma0 = sigma0
+        self.mu0 = mu0
+        self.gamma0 = gamma0
+        self.n_iter = n_iter
+        self.optimize_hyperparameters = optimize_hyperparameters
+        self.popularity_cap = popularity_cap
+        self.max_global_atoms = max_global_atoms
+        self.n_init = n_init
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ validation
+    def _validated(self, local_atoms):
+        silos = check_local_atoms(local_atoms)
+        dim = silos[0].shape[1]
+        sigma = check_positive(self.sigma, "sigma", dim)
+        sigma0 = check_positive(self.sigma0, "sigma0", dim)
+        mu0 = None if self.mu0 is None else check_finite(self.mu0, "mu0", dim)
+        gamma0 = check_positive(self.gamma0, "gamma0", 1)
+        if np.ndim(gamma0) != 0:
+            raise ValueError(f"gamma0 must be a positive scalar, got {self.gamma0!r}")
+        n_iter = check_int(self.n_iter, "n_iter", 0)
+        cap = check_int(self.popularity_cap, "popularity_cap", 1)
+        largest = max(len(s) for s in silos)
+        max_atoms = check_int(self.max_global_atoms, "max_global_atoms", 1, allow_none=True)
+        if max_atoms is not None and max_atoms < largest:
+            j = int(np.argmax([len(s) for s in silos]))
+            raise ValueError(
+                f"max_global_atoms={max_atoms} is smaller than silo {j}'s {largest} local atoms; "
+                "each global atom takes at most one atom per silo"
+            )
+        return silos, sigma, sigma0, mu0, float(gamma0), n_iter, cap, max_atoms
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, local_atoms, y=None):
+        """Fuse the silos' local atoms.
+
+        Parameters
+        ----------
+        local_atoms : list of array-like, each of shape (L_j, D)
+            One array per silo.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            On any malformed input; the message names the silo or hyperparameter.
+        """
+        silos, sigma, sigma0, mu0, gamma0, n_iter, cap, max_atoms = self._validated(local_atoms)
+        n_init = check_int(self.n_init, "n_init", 1)
+        rng = np.random.default_rng(self.random_state)
+        best_state, best_objective = None, None
+        for _ in range(n_init):
+            state = _MatchingState(silos, sigma, sigma0, mu0, gamma0, cap, max_atoms)
+            objective = self._run_passes(state, n_iter, rng)
+            if best_objective is None or objective[-1] > best_objective[-1]:
+                best_state, best_objective = state, objective
+        state = best_state
+
+        self.global_atoms_ = state.global_atoms()
+        self.popularity_ = state.counts[: state.L].astype(int)
+        self.assignments_ = state.assignments()
+        self.hyperparameters_ = state.hyperparameters()
+        self.objective_ = np.asarray(best_objective)
+        self.n_iter_ = n_iter
+        return self
+
+    def _run_passes(self, state, n_iter, rng):
+        """Initial pass, then ``n_iter`` passes in random order; the objective after each."""
+        state.initial_pass()
+        objective = [state.objective()]
+        for _ in range(n_iter):
+            for j in rng.permutation(state.n_silos):
+                state.remove(j)
+                state.solve(j)
+            state.refresh_statistics()
+            if self.optimize_hyperparameters:
+                state.update_hyperparameters()
+            objective.append(state.objective())
+        return objective
+
+    @property
+    def n_global_atoms_(self):
+        return int(self.global_atoms_.shape[0])
+
+
+def match(local_atoms, **kwargs) -> MatchResult:
+    """Fuse local atoms and return a frozen :class:`MatchResult`.
+
+    Takes the same keyword arguments as :class:`SPAHM`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spahm import match
+    >>> silos = [np.array([[0.0, 0.0], [10.0, 10.0]]), np.array([[10.1, 9.9]])]
+    >>> result = match(silos, random_state=0)
+    >>> result.n_global_atoms, [a.tolist() for a in result.assignments]
+    (2, [[0, 1], [1]])
+    """
+    model = SPAHM(**kwargs).fit(local_atoms)
+    return MatchResult(
+        global_atoms=model.global_atoms_,
+        popularity=model.popularity_,
+        assignments=model.assignments_,
+        hyperparameters=model.hyperparameters_,
+        objective=model.objective_,
+        n_iter=model.n_iter_,
+    )
+
+
+class _MatchingState:
+    """Bookkeeping of one fit. Internal: the estimator drives it."""
+
+    def __init__(self, silos, sigma, sigma0, mu0, gamma0, popularity_cap, max_atoms):
+        self.silos = silos
+        self.n_silos = len(silos)
+        self.dim = silos[0].shape[1]
+        self.atoms = np.vstack(silos)
+        self.sq_atoms = self.atoms**2
+        sizes = np.array([len(s) for s in silos])
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.sizes = sizes
+        # Hyperparameters are kept as length-D arrays; the flags remember which were given
+        # per dimension (and are therefore re-estimated per dimension).
+        self.per_dim = (np.ndim(mu0) == 1, np.ndim(sigma) == 1, np.ndim(sigma0) == 1)
+        full = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (self.dim,)).copy()  # noqa: E731
+        self.mu0 = full(self.atoms.mean() if mu0 is None else mu0)
+        self.s = full(sigma) ** 2
+        self.s0 = full(sigma0) ** 2
+        self.gamma0 = gamma0
+        self.cap = popularity_cap
+        self.max_atoms = max_atoms
+
+        capacity = int(min(self.atoms.shape[0], max_atoms or np.inf))
+        self.sums = np.zeros((capacity, self.dim))
+        self.sumsq = np.zeros((capacity, self.dim))
+        self.counts = np.zeros(capacity)
+        self.A = np.zeros((capacity, self.dim))
+        self.B = np.zeros((capacity, self.dim))
+        self.c = np.zeros(capacity)
+        self.L = 0
+        self.z = np.full(self.atoms.shape[0], -1, dtype=np.intp)
+        self._refresh_new_costs()
+
+    # -- helpers -----------------------------------------------------------------
+    def _slice(self, j):
+        return slice(self.offsets[j], self.offsets[j + 1])
+
+    def _refresh_new_costs(self):
+        self.new_costs = core.new_atom_costs(
+            self.atoms, self.mu0, self.s0, self.s, self.gamma0, self.n_silos
+        )
+        self.penalty = core.new_atom_penalty(int(self.sizes.max()))
+
+    def _refresh_rows(self, rows):
+        # A global atom that every silo uses (m = J) has an infinite popularity term; its row
+        # is refreshed again when the next silo is removed, before any cost uses it.
+        with np.errstate(divide="ignore"):
+            A, B, c = core.atom_terms(
+                self.sums[rows], self.counts[rows], self.mu0, self.s0, self.s, self.n_silos,
+                self.cap,
+            )
+        self.A[rows] = A
+        self.B[rows] = B
+        self.c[rows] = c
+
+    # -- passes ------------------------------------------------------------------
+    def initial_pass(self):
+        order = np.argsort(-self.sizes, kind="stable")
+        for j in order:
+            self.solve(j)
+
+    def remove(self, j):
+        sl = self._slice(j)
+        idx = self.z[sl].copy()
+        self.sums[idx] -= self.atoms[sl]
+        self.sumsq[idx] -= self.sq_atoms[sl]
+        self.counts[idx] -= 1
+        self.z[sl] = -1
+        emptied = self.counts[idx] == 0
+        if emptied.any():
+            keep = self.counts[: self.L] > 0
+            remap = np.cumsum(keep) - 1
+            assigned = self.z >= 0
+            self.z[assigned] = remap[self.z[assigned]]
+            n = int(keep.sum())
+            for arr in (self.sums, self.sumsq, self.counts, self.A, self.B, self.c):
+                arr[:n] = arr[: self.L][keep]
+                arr[n : self.L] = 0  # vacated rows: new global atoms start from zero
+            self.L = n
+            idx = remap[idx[~emptied]]
+        if len(idx):
+            self._refresh_rows(idx)
+
+    def solve(self, j):
+        sl = self._slice(j)
+        atoms = self.atoms[sl]
+        L, n_local = self.L, atoms.shape[0]
+        n_new = n_local if self.max_atoms is None else min(n_local, self.max_atoms - L)
+        cost = np.empty((n_local, L + n_new))
+        if L:
+            cost[:, :L] = core.match_costs(atoms, self.A[:L], self.B[:L], self.c[:L])
+        cost[:, L:] = self.new_costs[sl, None] + self.penalty[None, :n_new]
+        rows, cols = linear_sum_assignment(cost, maximize=True)
+        is_new = cols >= L
+        # New global atoms are numbered in the order of their columns (cheapest penalty first).
+        cols[is_new] = L + np.argsort(np.argsort(cols[is_new]))
+        self.L = L + int(is_new.sum())
+        target = np.empty(n_local, dtype=np.intp)
+        target[rows] = cols
+        self.z[sl] = target
+        self.sums[target] += atoms
+        self.sumsq[target] += self.sq_atoms[sl]
+        self.counts[target] += 1
+        self._refresh_rows(target)
+
+    def refresh_statistics(self):
+        """Recompute the sums from scratch once per pass, so rounding cannot drift."""
+        onehot = scipy.sparse.csr_matrix(
+            (np.ones(len(self.z)), (self.z, np.arange(len(self.z)))), shape=(self.L, len(self.z))
+        )
+        self.sums[: self.L] = onehot @ self.atoms
+        self.sumsq[: self.L] = onehot @ self.sq_atoms
+        self.counts[: self.L] = np.asarray(onehot.sum(axis=1)).ravel()
+        self._refresh_rows(np.arange(self.L))
+
+    def update_hyperparameters(self):
+        L = self.L
+        mu0, s, s0 = core.update_hyperparameters(
+            self.sums[:L], self.sumsq[:L], self.counts[:L], self.per_dim
+        )
+        self.mu0 = mu0
+        if s is not None:
+            self.s = s
+        self.s0 = s0
+        self._refresh_new_costs()
+        self._refresh_rows(np.arange(L))
+
+    # -- outputs -----------------------------------------------------------------
+    def objective(self):
+        L = self.L
+        return core.objective(
+            self.sums[:L], self.sumsq[:L], self.counts[:L], self.mu0, self.s0, self.s,
+            self.gamma0, self.n_silos,
+        )
+
+    def global_atoms(self):
+        L = self.L
+        return core.posterior_means(self.sums[:L], self.counts[:L], self.mu0, self.s0, self.s)
+
+    def assignments(self):
+        return [self.z[self._slice(j)].copy() for j in range(self.n_silos)]
+
+    def hyperparameters(self):
+        def shaped(values, per_dim):
+            return values.copy() if per_dim else float(values[0])
+
+        return {
+            "mu0": shaped(self.mu0, self.per_dim[0]),
+            "sigma": shaped(np.sqrt(self.s), self.per_dim[1]),
+            "sigma0": shaped(np.sqrt(self.s0), self.per_dim[2]),
+            "gamma0": self.gamma0,
+        }
