@@ -65,17 +65,59 @@ def atom_terms(sums, counts, mu0, s0, s, n_silos, popularity_cap):
     return A, B, c
 
 
+def count_tables(n_silos, mu0, s0, s, popularity_cap):
+    """Everything in the match cost that depends on a global atom only through its count.
+
+    Rows are indexed by the count m = 0..J, so that refreshing a global atom's terms is a table
+    look-up plus a few products with its sums (see :func:`atom_terms_from_tables`). Row 0
+    (and row J, whose popularity term is infinite) never enters a cost: a global atom with no
+    local atoms is removed, and one that every silo uses has count J - 1 once a silo is removed.
+
+    Returns
+    -------
+    inv_old, inv_new : ndarray (J + 1, D)
+        ``1 / (m s0 + s)`` and ``1 / ((m + 1) s0 + s)``.
+    const : ndarray (J + 1,)
+        The terms without the sums: log-determinant, ``mu0^2`` and popularity terms.
+    """
+    m = np.arange(n_silos + 1, dtype=float)[:, None]
+    den_old = m * s0 + s
+    den_new = den_old + s0
+    inv_old, inv_new = 1.0 / den_old, 1.0 / den_new
+    with np.errstate(divide="ignore"):
+        popularity = popularity_term(m[:, 0], n_silos, popularity_cap)
+    const = (
+        np.log(den_old) - np.log(den_new) + m * mu0**2 * inv_old - (m + 1.0) * mu0**2 * inv_new
+    ).sum(axis=1) + popularity
+    return inv_old, inv_new, const
+
+
+def atom_terms_from_tables(sums, counts, tables, mu0, s0, s):
+    """The same ``A, B, c`` as :func:`atom_terms`, from :func:`count_tables`."""
+    inv_old, inv_new, const = tables
+    m = np.asarray(counts).astype(np.intp)
+    ratio = s0 / s
+    new = inv_new[m]
+    A = ratio * new
+    B = (2.0 * ratio * sums + 2.0 * mu0) * new
+    c = ((ratio * sums**2 + 2.0 * mu0 * sums) * (new - inv_old[m])).sum(axis=1) + const[m]
+    return A, B, c
+
+
 def match_costs(atoms, A, B, c):
     """Match block of the cost matrix, (L_j, L): two matrix products and a broadcast add."""
     return (atoms * atoms) @ A.T + atoms @ B.T + c
 
 
-def new_atom_costs(atoms, mu0, s0, s, gamma0, n_silos):
-    """Per-local-atom part of ``new(l, k)`` without the ``-2 log k`` term, shape (L_j,)."""
-    ratio = s0 / s
+def new_atom_costs(atoms, mu0, s0, s, gamma0, n_silos, squares=None):
+    """Per-local-atom part of ``new(l, k)`` without the ``-2 log k`` term, shape (L_j,).
+
+    ``squares`` may pass ``atoms**2`` when the caller already has it.
+    """
     total = s0 + s
-    per_dim = (ratio * atoms**2 + 2.0 * mu0 * atoms - mu0**2) / total + np.log(s) - np.log(total)
-    return per_dim.sum(axis=1) + 2.0 * np.log(gamma0 / n_silos)
+    constant = np.sum(np.log(s) - np.log(total) - mu0**2 / total) + 2.0 * np.log(gamma0 / n_silos)
+    squares = atoms**2 if squares is None else squares
+    return squares @ (s0 / s / total) + atoms @ (2.0 * mu0 / total) + constant
 
 
 def new_atom_penalty(n_columns):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse
 from scipy.optimize import linear_sum_assignment
+from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from . import core
 from ._validation import check_finite, check_int, check_local_atoms, check_positive
@@ -57,7 +59,7 @@ class MatchResult:
         return int(self.global_atoms.shape[0])
 
 
-class SPAHM:
+class SPAHM(BaseEstimator):
     """Fuse local models by matching their parameters (Gaussian SPAHM).
 
     Parameters
@@ -140,9 +142,9 @@ class SPAHM:
         sigma = check_positive(self.sigma, "sigma", dim)
         sigma0 = check_positive(self.sigma0, "sigma0", dim)
         mu0 = None if self.mu0 is None else check_finite(self.mu0, "mu0", dim)
-        gamma0 = check_positive(self.gamma0, "gamma0", 1)
-        if np.ndim(gamma0) != 0:
+        if np.ndim(self.gamma0) != 0:
             raise ValueError(f"gamma0 must be a positive scalar, got {self.gamma0!r}")
+        gamma0 = check_positive(self.gamma0, "gamma0", 1)
         n_iter = check_int(self.n_iter, "n_iter", 0)
         cap = check_int(self.popularity_cap, "popularity_cap", 1)
         largest = max(len(s) for s in silos)
@@ -179,7 +181,10 @@ class SPAHM:
         best_state, best_objective = None, None
         for _ in range(n_init):
             state = _MatchingState(silos, sigma, sigma0, mu0, gamma0, cap, max_atoms)
-            objective = self._run_passes(state, n_iter, rng)
+            # The per-silo products are small: one BLAS thread is faster than several, and
+            # much faster when the cores are busy (threads spin-wait on each other).
+            with threadpool_limits(limits=1, user_api="blas"):
+                objective = self._run_passes(state, n_iter, rng)
             if best_objective is None or objective[-1] > best_objective[-1]:
                 best_state, best_objective = state, objective
         state = best_state
@@ -245,6 +250,7 @@ class _MatchingState:
         self.dim = silos[0].shape[1]
         self.atoms = np.vstack(silos)
         self.sq_atoms = self.atoms**2
+        self.sq_norms = self.sq_atoms.sum(axis=1)
         sizes = np.array([len(s) for s in silos])
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
         self.sizes = sizes
@@ -268,26 +274,29 @@ class _MatchingState:
         self.c = np.zeros(capacity)
         self.L = 0
         self.z = np.full(self.atoms.shape[0], -1, dtype=np.intp)
-        self._refresh_new_costs()
+        self._refresh_hyperparameter_terms()
 
     # -- helpers -----------------------------------------------------------------
     def _slice(self, j):
         return slice(self.offsets[j], self.offsets[j + 1])
 
-    def _refresh_new_costs(self):
+    def _refresh_hyperparameter_terms(self):
+        """Everything that depends on the hyperparameters alone; rerun after each update."""
         self.new_costs = core.new_atom_costs(
-            self.atoms, self.mu0, self.s0, self.s, self.gamma0, self.n_silos
+            self.atoms, self.mu0, self.s0, self.s, self.gamma0, self.n_silos, self.sq_atoms
         )
         self.penalty = core.new_atom_penalty(int(self.sizes.max()))
+        self.tables = core.count_tables(self.n_silos, self.mu0, self.s0, self.s, self.cap)
+        # With the same variances in every dimension, A's rows are constant across dimensions
+        # and (v*v) @ A.T is an outer product of squared norms: one matrix product per silo.
+        self.isotropic = bool(np.ptp(self.s0 / self.s) == 0.0)
 
     def _refresh_rows(self, rows):
         # A global atom that every silo uses (m = J) has an infinite popularity term; its row
         # is refreshed again when the next silo is removed, before any cost uses it.
-        with np.errstate(divide="ignore"):
-            A, B, c = core.atom_terms(
-                self.sums[rows], self.counts[rows], self.mu0, self.s0, self.s, self.n_silos,
-                self.cap,
-            )
+        A, B, c = core.atom_terms_from_tables(
+            self.sums[rows], self.counts[rows], self.tables, self.mu0, self.s0, self.s
+        )
         self.A[rows] = A
         self.B[rows] = B
         self.c[rows] = c
@@ -326,7 +335,10 @@ class _MatchingState:
         L, n_local = self.L, atoms.shape[0]
         n_new = n_local if self.max_atoms is None else min(n_local, self.max_atoms - L)
         cost = np.empty((n_local, L + n_new))
-        if L:
+        if L and self.isotropic:
+            cost[:, :L] = atoms @ self.B[:L].T
+            cost[:, :L] += self.sq_norms[sl, None] * self.A[:L, 0] + self.c[:L]
+        elif L:
             cost[:, :L] = core.match_costs(atoms, self.A[:L], self.B[:L], self.c[:L])
         cost[:, L:] = self.new_costs[sl, None] + self.penalty[None, :n_new]
         rows, cols = linear_sum_assignment(cost, maximize=True)
@@ -361,7 +373,7 @@ class _MatchingState:
         if s is not None:
             self.s = s
         self.s0 = s0
-        self._refresh_new_costs()
+        self._refresh_hyperparameter_terms()
         self._refresh_rows(np.arange(L))
 
     # -- outputs -----------------------------------------------------------------

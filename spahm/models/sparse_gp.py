@@ -1,0 +1,361 @@
+"""Sparse Gaussian processes as local models: fit, atom extraction, the fused predictor.
+
+The paper's fourth application (temperature forecasting): every silo fits a sparse GP
+(GPy ``SparseGPRegression``, variational DTC, RBF kernel with one lengthscale per input)
+with ``M`` inducing points; SPAHM fuses the inducing points of all silos; the global inducing
+points are sent back to every silo, which predicts with them.
+
+Shared scale (:class:`Standardizer`)
+    Atoms of different silos can only be matched if they live in one coordinate system, so
+    inputs and target are standardised with one global mean and standard deviation per
+    column. These are computed from per-silo summaries only (count, sum, sum of squares per
+    column: :func:`silo_summary`, :meth:`Standardizer.from_summaries`), which gives exactly
+    the pooled mean and standard deviation without any silo sharing a data point. All GP
+    work below happens in standardised units; predictions are mapped back at the end.
+
+Local atoms (:func:`extract_atoms`)
+    One atom per inducing point: ``[z_1, ..., z_d, w * u]`` where ``z`` is the inducing input
+    (standardised inputs) and ``u = E[f(z) | silo data]`` is the posterior mean of the latent
+    function at ``z`` under the silo's fitted sparse GP (standardised target units). Both
+    parts are unit-free and of unit spread over the pooled data, so with ``w = 1`` (the
+    default ``output_weight``) one standard deviation of temperature weighs as much as one
+    standard deviation of any one input; ``w > 1`` makes the matching care more about
+    agreeing outputs, ``w < 1`` about agreeing locations.
+
+Fused predictor (:class:`FusedInducingPredictor`)
+    A global atom ``i`` gives an inducing input ``z_i`` and an output ``u_i`` (its second part
+    divided by ``w``). Silo ``j`` treats the ``L`` global pairs as pseudo-observations of its
+    latent function, ``u_i = f(z_i) + e_i`` with ``e_i ~ N(0, s_i^2)``, under a zero-mean GP
+    prior with **its own** fitted kernel (signal variance ``v_j``, lengthscales ``l_j``) and
+    predicts a new target with its own noise variance ``n_j``::
+
+        K_zz  = k_j(Z, Z) + diag(s^2) + jitter I
+        mean  = k_j(x, Z) K_zz^{-1} u
+        var_f = v_j - k_j(x, Z) K_zz^{-1} k_j(Z, x)
+        var_y = var_f + n_j
+
+    This is the exact GP posterior given the pseudo-observations (so the variance is the
+    full conditional one, not the degenerate subset-of-regressors variance). With ``s = 0``
+    its mean is the SoR / DTC predictive mean given the function's values at the inducing
+    inputs: fed a single silo's own atoms it returns that silo's sparse-GP mean
+    (``k(x,Z) Kzz^{-1} Kzz w = k(x,Z) w``, exact up to the jitter; tested). The pseudo-noise ``s_i^2`` is the SPAHM posterior variance of the global atom's output
+    coordinate, ``sigma^2 sigma0^2 / (m_i sigma0^2 + sigma^2) / w^2``: a global output
+    backed by many silos is trusted more than one seen in a single silo. The kernel
+    hyperparameters are not re-fitted: they are the silo's own, learnt on its own data.
+
+Product-of-experts baselines (:func:`gpoe`, :func:`rbcm`, :func:`mixture_average`) combine
+the silos' latent predictions at a test point.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+# Added to the diagonal of a kernel matrix before its Cholesky factorisation (in units of
+# the signal variance): inducing inputs that nearly coincide make K_zz singular otherwise.
+_JITTER = 1e-6
+# Smallest variance returned by a predictor or used by a product of experts: keeps log
+# densities and precisions finite when a prediction sits exactly on a noise-free point.
+_VARIANCE_FLOOR = 1e-10
+# Smallest standard deviation of a column in a Standardizer: a column constant over the
+# pooled data (one station only) is centred but not divided by zero.
+_SCALE_FLOOR = 1e-8
+
+
+# ---------------------------------------------------------------------- standardisation
+def silo_summary(values):
+    """Per-column count, sum and sum of squares of one silo's data (all a silo shares).
+
+    Parameters
+    ----------
+    values : array-like of shape (n,) or (n, d)
+
+    Returns
+    -------
+    tuple (n, sum, sum_of_squares), the latter two of shape (d,)
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr.reshape(len(arr), -1)
+    return len(arr), arr.sum(axis=0), (arr**2).sum(axis=0)
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Column-wise ``(x - mean) / scale`` with one global mean and scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> silos = [np.array([[0.0], [2.0]]), np.array([[4.0]])]
+    >>> s = Standardizer.from_summaries([silo_summary(x) for x in silos])
+    >>> s.mean.tolist(), round(float(s.scale[0]), 4)
+    ([2.0], 1.633)
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def from_summaries(cls, summaries):
+        """Pooled mean and standard deviation from :func:`silo_summary` outputs."""
+        n = sum(s[0] for s in summaries)
+        if n == 0:
+            raise ValueError("cannot standardise: all silos are empty")
+        total = sum(s[1] for s in summaries)
+        total_sq = sum(s[2] for s in summaries)
+        mean = total / n
+        var = np.maximum(total_sq / n - mean**2, 0.0)
+        return cls(mean=mean, scale=np.maximum(np.sqrt(var), _SCALE_FLOOR))
+
+    def transform(self, values):
+        arr = np.asarray(values, dtype=np.float64)
+        return (arr.reshape(len(arr), -1) - self.mean) / self.scale
+
+    def inverse_mean(self, values):
+        """Map standardised values (means) back to original units; 1-D in, 1-D out."""
+        return np.asarray(values) * self.scale[0] + self.mean[0]
+
+    def inverse_variance(self, variances):
+        """Map standardised variances back to original units (first column's scale)."""
+        return np.asarray(variances) * self.scale[0] ** 2
+
+
+# ---------------------------------------------------------------------- kernel
+def rbf_kernel(a, b, variance, lengthscale):
+    """RBF kernel with one lengthscale per input: ``v exp(-|(a - b) / l|^2 / 2)`` (as GPy's RBF)."""
+    a = np.asarray(a, dtype=np.float64) / lengthscale
+    b = np.asarray(b, dtype=np.float64) / lengthscale
+    sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
+    return variance * np.exp(-0.5 * np.maximum(sq, 0.0))
+
+
+# ---------------------------------------------------------------------- local model
+class LocalSparseGP:
+    """One silo's sparse GP (GPy ``SparseGPRegression``, RBF kernel with ARD).
+
+    Parameters
+    ----------
+    num_inducing : int, default 50
+        Number of inducing points ``M`` (capped at the number of training points).
+    max_iters : int, default 200
+        L-BFGS-B iterations of the evidence lower bound.
+    optimize_inducing : bool, default True
+        Optimise the inducing inputs with the hyperparameters (else keep their start).
+    init_lengthscale, init_variance, init_noise_variance : float
+        Starting kernel lengthscale (every input), signal variance and noise variance, in
+        standardised units. An input that is constant in the silo (a single station's
+        coordinates) has no gradient, so its lengthscale stays at ``init_lengthscale``.
+    random_state : int or None
+        Seeds the choice of the starting inducing inputs (a random subset of the training
+        inputs) and numpy's global RNG, which GPy uses.
+
+    Attributes
+    ----------
+    model_ : GPy.models.SparseGPRegression
+    inducing_inputs_ : ndarray (M, d)
+    variance_, lengthscale_, noise_variance_ : fitted kernel and likelihood parameters
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(-3, 3, 60)[:, None]
+    >>> gp = LocalSparseGP(num_inducing=8, max_iters=50, random_state=0).fit(x, np.sin(x))
+    >>> extract_atoms(gp).shape
+    (8, 2)
+    """
+
+    def __init__(
+        self,
+        num_inducing=50,
+        max_iters=200,
+        optimize_inducing=True,
+        init_lengthscale=1.0,
+        init_variance=1.0,
+        init_noise_variance=0.1,
+        random_state=None,
+    ):
+        self.num_inducing = num_inducing
+        self.max_iters = max_iters
+        self.optimize_inducing = optimize_inducing
+        self.init_lengthscale = init_lengthscale
+        self.init_variance = init_variance
+        self.init_noise_variance = init_noise_variance
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit on standardised inputs ``X`` (n, d) and target ``y`` (n,) or (n, 1)."""
+        import GPy  # heavy import kept local: the rest of spahm does not need it
+
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+        if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
+            raise ValueError(f"X must be (n, d) and y (n,) with n > 0; got {X.shape} and {y.shape}")
+        if not (np.isfinite(X).all() and np.isfinite(y).all()):
+            raise ValueError("X and y must be finite")
+        if int(self.num_inducing) < 1:
+            raise ValueError(f"num_inducing must be a positive integer, got {self.num_inducing!r}")
+        rng = np.random.default_rng(self.random_state)
+        if self.random_state is not None:
+            np.random.seed(int(self.random_state) % 2**32)  # GPy draws from the global RNG
+        m = min(int(self.num_inducing), len(X))
+        Z = X[rng.choice(len(X), size=m, replace=False)].copy()
+        kernel = GPy.kern.RBF(
+            X.shape[1], variance=self.init_variance, lengthscale=self.init_lengthscale, ARD=True
+        )
+        model = GPy.models.SparseGPRegression(X, y, kernel=kernel, Z=Z)
+        model.likelihood.variance = self.init_noise_variance
+        if not self.optimize_inducing:
+            model.inducing_inputs.fix()
+        if self.max_iters > 0:
+            with warnings.catch_warnings():
+                # A trial step of L-BFGS-B can reach extreme parameter values where GPy's
+                # kernel gradients overflow or become NaN; GPy then reports an infinite
+                # objective and the optimiser backs off. Only these numpy RuntimeWarnings,
+                # and only from GPy's and paramz's own modules, are silenced.
+                for text in ("overflow encountered", "invalid value encountered"):
+                    warnings.filterwarnings("ignore", text, RuntimeWarning, r"(GPy|paramz)(\.|$)")
+                model.optimize("lbfgsb", max_iters=int(self.max_iters), messages=False)
+        self.model_ = model
+        self.inducing_inputs_ = np.array(model.inducing_inputs.values)
+        self.variance_ = float(model.kern.variance.values[0])
+        self.lengthscale_ = np.array(model.kern.lengthscale.values, dtype=np.float64)
+        self.noise_variance_ = float(model.likelihood.variance.values[0])
+        return self
+
+    def predict(self, X):
+        """Latent mean and variance ``(mean, var_f)`` at ``X`` (standardised units), 1-D."""
+        mean, var = self.model_.predict_noiseless(np.asarray(X, dtype=np.float64))
+        return mean[:, 0], np.maximum(var[:, 0], _VARIANCE_FLOOR)
+
+    def inducing_outputs(self):
+        """Posterior mean of the latent function at the inducing inputs, shape (M,)."""
+        return self.predict(self.inducing_inputs_)[0]
+
+
+def extract_atoms(model, output_weight=1.0):
+    """A fitted :class:`LocalSparseGP`'s local atoms: ``[Z, output_weight * u]``, shape (M, d + 1)."""
+    if output_weight <= 0:
+        raise ValueError(f"output_weight must be positive, got {output_weight!r}")
+    return np.hstack([model.inducing_inputs_, output_weight * model.inducing_outputs()[:, None]])
+
+
+def split_atoms(atoms, output_weight=1.0):
+    """Inverse of :func:`extract_atoms`: ``(inducing_inputs, inducing_outputs)``."""
+    atoms = np.asarray(atoms, dtype=np.float64)
+    return atoms[:, :-1], atoms[:, -1] / output_weight
+
+
+def global_output_variance(popularity, hyperparameters, output_weight=1.0):
+    """SPAHM posterior variance of each global atom's output coordinate (standardised units).
+
+    ``sigma^2 sigma0^2 / (m_i sigma0^2 + sigma^2) / w^2`` with ``sigma``, ``sigma0`` the
+    fitted standard deviations of the output coordinate (last entry if per dimension).
+    """
+    sigma = float(np.ravel(hyperparameters["sigma"])[-1])
+    sigma0 = float(np.ravel(hyperparameters["sigma0"])[-1])
+    m = np.asarray(popularity, dtype=np.float64)
+    return sigma**2 * sigma0**2 / (m * sigma0**2 + sigma**2) / output_weight**2
+
+
+# ---------------------------------------------------------------------- fused predictor
+class FusedInducingPredictor:
+    """Predict from inducing inputs with known (noisy) outputs; see the module docstring.
+
+    Parameters
+    ----------
+    inducing_inputs : array (L, d)
+    inducing_outputs : array (L,)
+    output_variance : float or array (L,)
+        Variance ``s_i^2`` of each output around the latent function (0: exact values).
+    variance, lengthscale, noise_variance : kernel and likelihood of the predicting silo.
+
+    Examples
+    --------
+    >>> p = FusedInducingPredictor([[0.0]], [1.0], 0.0, 1.0, 1.0, 0.1)
+    >>> round(float(p.predict([[1.0]])[0][0]), 4)   # exp(-1/2)
+    0.6065
+    """
+
+    def __init__(self, inducing_inputs, inducing_outputs, output_variance, variance, lengthscale,
+                 noise_variance):
+        Z = np.asarray(inducing_inputs, dtype=np.float64)
+        u = np.asarray(inducing_outputs, dtype=np.float64).ravel()
+        if Z.ndim != 2 or len(Z) != len(u) or len(u) == 0:
+            raise ValueError(f"inducing_inputs must be (L, d) and inducing_outputs (L,), "
+                             f"got {Z.shape} and {u.shape}")
+        s2 = np.broadcast_to(np.asarray(output_variance, dtype=np.float64), u.shape)
+        if (s2 < 0).any():
+            raise ValueError("output_variance must be non-negative")
+        self.inducing_inputs = Z
+        self.inducing_outputs = u
+        self.variance = float(variance)
+        self.lengthscale = np.asarray(lengthscale, dtype=np.float64)
+        self.noise_variance = float(noise_variance)
+        K = rbf_kernel(Z, Z, self.variance, self.lengthscale)
+        K[np.diag_indices_from(K)] += s2 + _JITTER * self.variance
+        self._chol = np.linalg.cholesky(K)
+        self._alpha = _chol_solve(self._chol, u)
+
+    def predict(self, X):
+        """Latent mean and variance ``(mean, var_f)`` at ``X``; add ``noise_variance`` for y."""
+        Kx = rbf_kernel(np.asarray(X, dtype=np.float64), self.inducing_inputs, self.variance,
+                        self.lengthscale)
+        mean = Kx @ self._alpha
+        half = np.linalg.solve(self._chol, Kx.T)  # L^{-1} K_zx
+        var = self.variance - (half**2).sum(0)
+        return mean, np.maximum(var, _VARIANCE_FLOOR)
+
+
+def _chol_solve(chol, b):
+    return np.linalg.solve(chol.T, np.linalg.solve(chol, b))
+
+
+# ---------------------------------------------------------------------- combining experts
+def gpoe(means, variances):
+    """Generalised product of experts with equal weights ``beta_j = 1/J``.
+
+    ``1/var = sum_j beta_j / var_j``, ``mean = var * sum_j beta_j mean_j / var_j``;
+    arrays of shape (J, n) in, two arrays of shape (n,) out.
+    """
+    means, variances = np.asarray(means), np.maximum(np.asarray(variances), _VARIANCE_FLOOR)
+    beta = 1.0 / len(means)
+    precision = (beta / variances).sum(0)
+    return (beta * means / variances).sum(0) / precision, 1.0 / precision
+
+
+def rbcm(means, variances, prior_variance):
+    """Robust Bayesian committee machine (Deisenroth and Ng, 2015).
+
+    ``beta_j = (log prior_var - log var_j) / 2`` (the entropy drop of expert ``j``),
+    ``1/var = sum_j beta_j / var_j + (1 - sum_j beta_j) / prior_var``,
+    ``mean = var * sum_j beta_j mean_j / var_j``. ``prior_variance`` is the latent prior
+    variance (scalar; the experts' mean signal variance when they differ).
+    """
+    means, variances = np.asarray(means), np.maximum(np.asarray(variances), _VARIANCE_FLOOR)
+    beta = 0.5 * (np.log(prior_variance) - np.log(variances))
+    precision = (beta / variances).sum(0) + (1.0 - beta.sum(0)) / prior_variance
+    precision = np.maximum(precision, 1.0 / prior_variance * _VARIANCE_FLOOR)
+    return (beta * means / variances).sum(0) / precision, 1.0 / precision
+
+
+def mixture_average(means, variances):
+    """Equal-weight average of the experts' predictions: the mean of the means and the
+    variance of the equal mixture of their Gaussians (``E[var] + Var[mean]``)."""
+    means, variances = np.asarray(means), np.asarray(variances)
+    mean = means.mean(0)
+    return mean, variances.mean(0) + means.var(0)
+
+
+# ---------------------------------------------------------------------- metrics
+def rmse(y, mean):
+    """Root mean squared error."""
+    return float(np.sqrt(np.mean((np.asarray(y) - np.asarray(mean)) ** 2)))
+
+
+def nlpd(y, mean, variance):
+    """Mean negative log predictive density of ``y`` under ``N(mean, variance)``."""
+    variance = np.maximum(np.asarray(variance, dtype=np.float64), _VARIANCE_FLOOR)
+    resid = np.asarray(y) - np.asarray(mean)
+    return float(np.mean(0.5 * np.log(2 * np.pi * variance) + 0.5 * resid**2 / variance))

@@ -1,0 +1,145 @@
+"""The SPAHM estimator: planted recovery, invariances, determinism, the authors' golden results."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, planted_problem
+from spahm import SPAHM, MatchResult, match
+from spahm.metrics import hausdorff
+
+GOLDEN = ROOT / "tests" / "data" / "golden"
+
+
+def grouping(assignments, labels):
+    """Set of frozensets: which (silo, true label) pairs share a global atom."""
+    groups = {}
+    for j, (a, lab) in enumerate(zip(assignments, labels)):
+        for g, t in zip(a, lab):
+            groups.setdefault(int(g), set()).add(int(t))
+    return groups
+
+
+def sorted_rows(x):
+    return x[np.lexsort(x.T[::-1])]
+
+
+def test_planted_recovery(planted):
+    truth, silos, labels = planted
+    result = match(silos, random_state=0)
+    used = np.unique(np.concatenate(labels))
+    assert result.n_global_atoms == len(used)
+    # every global atom holds copies of exactly one true atom, and each true atom one global atom
+    groups = grouping(result.assignments, labels)
+    assert all(len(t) == 1 for t in groups.values())
+    assert sorted(next(iter(t)) for t in groups.values()) == sorted(used.tolist())
+    assert hausdorff(result.global_atoms, truth[used]) < 0.1
+    popularity = {next(iter(t)): result.popularity[g] for g, t in groups.items()}
+    for i in used:
+        assert popularity[i] == sum(i in lab for lab in labels)
+
+
+def test_result_types_and_shapes(planted):
+    _, silos, _ = planted
+    result = match(silos, random_state=0, n_iter=3)
+    assert isinstance(result, MatchResult)
+    with pytest.raises(AttributeError):
+        result.n_iter = 5  # frozen
+    assert len(result.assignments) == len(silos)
+    for a, s in zip(result.assignments, silos):
+        assert a.shape == (len(s),) and len(set(a.tolist())) == len(s)  # one-to-one per silo
+    assert result.popularity.sum() == sum(len(s) for s in silos)
+    assert result.objective.shape == (4,) and np.all(np.isfinite(result.objective))
+    assert set(result.hyperparameters) == {"mu0", "sigma", "sigma0", "gamma0"}
+
+
+def test_estimator_attributes(planted):
+    _, silos, _ = planted
+    model = SPAHM(n_iter=2, random_state=1)
+    assert model.fit(silos) is model
+    assert model.n_iter_ == 2 and model.n_global_atoms_ == model.global_atoms_.shape[0]
+    assert model.get_params()["n_iter"] == 2
+    from sklearn.base import clone
+
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_same_random_state_same_result():
+    _, silos, _ = planted_problem(seed=3, J=12, L=8, noise=2.0, spread=4.0)
+    a = match(silos, random_state=7)
+    b = match(silos, random_state=7)
+    np.testing.assert_array_equal(a.global_atoms, b.global_atoms)
+    for x, y in zip(a.assignments, b.assignments):
+        np.testing.assert_array_equal(x, y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), data=st.data())
+def test_permuting_silos_and_atoms_leaves_fused_set_unchanged(seed, data):
+    _, silos, _ = planted_problem(seed=seed, J=5, L=4, D=2, noise=0.05, spread=15.0)
+    order = data.draw(st.permutations(range(len(silos))))
+    shuffled = []
+    for j in order:
+        perm = data.draw(st.permutations(range(len(silos[j]))))
+        shuffled.append(silos[j][list(perm)])
+    a = match(silos, random_state=0, n_iter=3)
+    b = match(shuffled, random_state=0, n_iter=3)
+    assert a.n_global_atoms == b.n_global_atoms
+    np.testing.assert_allclose(sorted_rows(a.global_atoms), sorted_rows(b.global_atoms),
+                               rtol=1e-8, atol=1e-8)
+
+
+def test_one_silo_is_legal():
+    atoms = np.array([[0.0, 1.0], [5.0, 5.0]])
+    result = match([atoms], n_iter=2, random_state=0)
+    assert result.n_global_atoms == 2
+    assert result.assignments[0].tolist() in ([0, 1], [1, 0])
+
+
+def test_max_global_atoms_caps_the_count():
+    _, silos, _ = planted_problem(seed=1, J=6, L=6, D=2, noise=0.01, spread=20.0, keep=0.5)
+    largest = max(len(s) for s in silos)
+    result = match(silos, random_state=0, max_global_atoms=largest)
+    assert result.n_global_atoms <= largest
+    with pytest.raises(ValueError, match="max_global_atoms"):
+        match(silos, max_global_atoms=largest - 1)
+
+
+def test_hyperparameters_estimated_on_planted_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 10, size=(30, 5))
+    silos = [truth + rng.normal(0, 0.5, size=truth.shape) for _ in range(10)]
+    hp = match(silos, random_state=0).hyperparameters
+    assert hp["sigma"] == pytest.approx(0.5, rel=0.1)
+    assert hp["sigma0"] == pytest.approx(truth.std(), rel=0.15)
+
+
+def test_per_dimension_hyperparameters_keep_their_shape():
+    _, silos, _ = planted_problem(seed=2, D=3)
+    hp = match(silos, sigma=np.ones(3), sigma0=1.0, random_state=0).hyperparameters
+    assert np.shape(hp["sigma"]) == (3,) and np.shape(hp["sigma0"]) == ()
+
+
+def test_restarts_never_lower_the_objective():
+    _, silos, _ = planted_problem(seed=5, J=10, L=10, noise=3.0, spread=5.0)
+    one = match(silos, random_state=4, n_init=1)
+    five = match(silos, random_state=4, n_init=5)
+    assert five.objective[-1] >= one.objective[-1] - 1e-9
+
+
+# ------------------------------------------------------------------ the authors' own results
+CASES = json.loads((GOLDEN / "authors_results.json").read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["case"] for c in CASES])
+@pytest.mark.parametrize("seed", range(3))
+def test_golden_same_atom_count_and_no_worse_hausdorff(case, seed):
+    data = np.load(GOLDEN / "simulated_cases.npz")
+    name = case["case"]
+    silos = [data[k] for k in sorted(k for k in data.files if k.startswith(name + "/silo"))]
+    assert len(silos) == case["J"]
+    result = match(silos, sigma=1.0, sigma0=1.0, gamma0=1.0, n_iter=10, random_state=seed)
+    assert result.n_global_atoms in case["n_global_atoms"]
+    assert hausdorff(result.global_atoms, data[name + "/truth"]) <= case["hausdorff_max"] + 1e-6
