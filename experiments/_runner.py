@@ -21,6 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 METRICS_FILE = "metrics.csv"
+#: Wall times vary from run to run, so they are kept apart: metrics.csv is byte-identical for
+#: the same config and seed, timings.csv is not. A metric is a timing if its name ends in this.
+TIMINGS_FILE = "timings.csv"
+TIMING_SUFFIX = "time_s"
 TIDY_COLUMNS = ("trial", "seed", "method", "metric", "value")
 _PACKAGES = ("spahm", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "hydra-core",
              "GPy", "nltk", "joblib")
@@ -185,7 +189,7 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
     frames = []
     done = set()
     if resume and csv_path.exists():
-        previous = pd.read_csv(csv_path)
+        previous = load_results(out_dir)
         frames.append(previous)
         for _, row in previous[setting_cols + ["trial"]].drop_duplicates().iterrows():
             setting = {k: row[k] for k in setting_cols}
@@ -209,12 +213,32 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
         frame.insert(len(setting), "trial", trial)
         frame.insert(len(setting) + 1, "seed", seed)
         frames.append(frame)
-        atomic_write_csv(pd.concat(frames, ignore_index=True), csv_path)
+        write_results(pd.concat(frames, ignore_index=True), out_dir)
 
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     write_run_files(cfg, out_dir, wall_time=time.perf_counter() - start,
                     extra={"trials_run_now": len(todo), "trials_resumed": len(done)})
     return df
+
+
+def write_results(df, out_dir):
+    """Split rows into metrics.csv and timings.csv (see TIMINGS_FILE), each written atomically."""
+    out_dir = Path(out_dir)
+    timing = df["metric"].astype(str).str.endswith(TIMING_SUFFIX)
+    atomic_write_csv(df[~timing], out_dir / METRICS_FILE)
+    atomic_write_csv(df[timing], out_dir / TIMINGS_FILE)
+
+
+def load_results(run_dir) -> pd.DataFrame:
+    """All rows of a run directory: metrics.csv plus timings.csv (if present)."""
+    run_dir = Path(run_dir)
+    path = run_dir / METRICS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no {METRICS_FILE} in {run_dir}: not a finished or started run")
+    frames = [pd.read_csv(path)]
+    if (run_dir / TIMINGS_FILE).exists() and (run_dir / TIMINGS_FILE).stat().st_size > 1:
+        frames.append(pd.read_csv(run_dir / TIMINGS_FILE))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _normalise(setting):

@@ -1,0 +1,114 @@
+"""The README's main job: install the data at hand, run every experiment, write results/REPORT.md.
+
+    python -m experiments.reproduce [--profile quick|paper] [--only NAME ...] [--shared DIR]
+
+For each experiment its data script installs the data from ``--shared`` (a local folder such
+as the project's ``../shared/data``) when that folder holds it, else from the canonical URL.
+An experiment whose data cannot be had is not run and is reported as such, never replaced by
+anything else; the command then exits with status 1 after the others have run.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from experiments import EXPERIMENTS
+from experiments._runner import DataMissingError, _git_commit
+from experiments.report import write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Data each experiment x profile needs: (data script module, extra args, folder under --shared
+#: to install from, or None when there is no local copy and the canonical URL is the source).
+DATA = {
+    ("mocap", "quick"): [("data_scripts.mocap", [], "mocap6")],
+    ("mocap", "paper"): [("data_scripts.mocap", [], "mocap6")],
+    ("temperature", "quick"): [("data_scripts.weather5", [], "weather5")],
+    ("temperature", "paper"): [("data_scripts.gsod", [], None)],
+    ("topics", "quick"): [("data_scripts.nltk_corpora", [], "nltk_data")],
+    ("topics", "paper"): [("data_scripts.gutenberg", ["books"], None),
+                          ("data_scripts.gutenberg", ["reference"], None),
+                          ("data_scripts.glove", [], None),
+                          ("data_scripts.nltk_corpora", ["--only", "stopwords"], "nltk_data")],
+}
+
+
+def install_data(name, profile, shared):
+    """Run the data scripts an experiment needs; returns a list of failure messages."""
+    failures = []
+    for module, args, folder in DATA.get((name, profile), []):
+        cmd = [sys.executable, "-m", module, *args]
+        if folder is not None and shared is not None and (shared / folder).is_dir():
+            cmd += ["--from", str(shared / folder)]
+        print(f"[reproduce] {name}: {' '.join(cmd[1:])}", flush=True)
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            message = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            failures.append(f"`{' '.join(cmd[2:])}` failed: {message[-1] if message else 'no output'}")
+    return failures
+
+
+def compose_config(name, profile, out_dir, overrides=()):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=[
+            f"experiment={name}", f"profile={profile}", f"output_dir={out_dir}", *overrides])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=("quick", "paper"), default="quick")
+    parser.add_argument("--only", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data",
+                        help="local folder holding the datasets (default ../shared/data)")
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every experiment")
+    args = parser.parse_args(argv)
+    shared = args.shared if args.shared.is_dir() else None
+    if shared is None:
+        print(f"[reproduce] {args.shared} not found: data scripts download from canonical URLs")
+
+    ran, missing, failed = [], {}, {}
+    for name in args.only:
+        started = time.perf_counter()
+        problems = install_data(name, args.profile, shared)
+        out_dir = args.results / name / args.profile
+        try:
+            cfg = compose_config(name, args.profile, out_dir, args.overrides)
+            print(f"[reproduce] {name} ({args.profile}) -> {out_dir}", flush=True)
+            load_module(name).run(cfg)
+            ran.append(out_dir)
+            print(f"[reproduce] {name} done in {time.perf_counter() - started:.0f} s", flush=True)
+        except DataMissingError as exc:
+            missing[name] = "; ".join(problems + [str(exc)])
+            print(f"[reproduce] {name}: NOT RUN, data missing: {missing[name]}", file=sys.stderr)
+        except Exception as exc:  # report every experiment, then fail
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            print(f"[reproduce] {name}: FAILED: {failed[name]}", file=sys.stderr)
+
+    preamble = [f"Profile: **{args.profile}**. Commit: `{_git_commit()}`. "
+                f"Regenerate with `make reproduce` (quick) or `make paper`; redraw figures from "
+                f"the saved CSVs with `spahm-report results/<experiment>/<profile>`.", ""]
+    for name, why in missing.items():
+        preamble.append(f"- **{name}: not reproduced, its data is missing.** {why}")
+    for name, why in failed.items():
+        preamble.append(f"- **{name}: failed.** {why}")
+    report = args.results / ("REPORT.md" if args.profile == "quick" else f"REPORT_{args.profile}.md")
+    write_report(ran, report, title=f"SPAHM reproduction report ({args.profile} profile)",
+                 preamble="\n".join(preamble), plots=False, relative_to=report.parent)
+    print(f"[reproduce] report: {report}")
+    return 1 if (missing or failed) else 0
+
+
+def load_module(name):
+    from experiments.cli import load
+
+    return load(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

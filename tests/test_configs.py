@@ -1,0 +1,59 @@
+"""Config composition for every experiment x profile x launcher, and a real 2-job sweep."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import CONF_DIR, ROOT
+from experiments import EXPERIMENTS
+
+LAUNCHERS = {
+    "local": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "slurm": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+    "ray": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_profile_launcher_composes(experiment, profile, launcher):
+    overrides = [f"experiment={experiment}", f"profile={profile}"]
+    if launcher != "local":
+        overrides.append(f"hydra/launcher={launcher}")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    assert cfg.name == experiment and cfg.profile == profile
+    assert cfg.hydra.launcher._target_ == LAUNCHERS[launcher]
+    assert cfg.trials >= 1 and "fusion" in cfg and cfg.fusion.gamma0 > 0
+    if launcher == "local":
+        assert cfg.hydra.launcher.n_jobs == 2
+    if launcher == "slurm":
+        assert cfg.hydra.launcher.cpus_per_task == 2 and cfg.hydra.launcher.timeout_min > 0
+
+
+def test_joblib_multirun_and_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "experiments.cli", "-m", "experiment=simulated", "profile=quick",
+           "trials=1", "data.L=5", "data.D=2", "data.M=60", "grid.sigma_local=[0.5]",
+           "grid.J_at_sigma=3", "grid.J=[3]", "grid.sigma_at_J=0.5", "fusion.n_iter=2",
+           "model.n_init=1", "quiet=true", "fusion.gamma0=0.5,2", f"hydra.sweep.dir={sweep}"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    jobs = sorted(p.parent for p in sweep.rglob("metrics.csv"))
+    assert len(jobs) == 2
+    assert "fusion.gamma0=0.5" in jobs[0].name and "fusion.gamma0=2" in jobs[1].name
+    report = subprocess.run([sys.executable, "-m", "experiments.report", str(sweep), "--no-plots"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr[-2000:]
+    table = pd.read_csv(sweep / "all_metrics.csv")
+    assert set(table["fusion.gamma0"].astype(str)) == {"0.5", "2"}
+    assert (sweep / "REPORT.md").read_text().count("## simulated") == 2
+    # rerunning the same sweep into the same directory resumes: no new rows
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    for job in jobs:
+        rows = pd.read_csv(job / "metrics.csv")
+        assert not rows.duplicated(["sigma_local", "J", "trial", "method", "metric"]).any()

@@ -1,0 +1,138 @@
+"""The simulated experiment: config composition, data sampling, an end-to-end run, resume,
+determinism and config validation."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from conftest import compose
+from experiments import simulated
+from experiments._runner import ConfigError, load_results
+
+TINY = [
+    "experiment=simulated", "profile=quick", "trials=2", "data.L=6", "data.D=3", "data.M=120",
+    "grid.sigma_local=[0.5]", "grid.J_at_sigma=4", "grid.J=[3]", "grid.sigma_at_J=0.5",
+    "fusion.n_iter=3", "model.n_init=1", "quiet=true",
+]
+
+
+def tiny_cfg(tmp_path, *extra):
+    return compose(TINY + [f"output_dir={tmp_path}", *extra])
+
+
+@pytest.mark.parametrize("profile,trials,M", [("quick", 3, 1000), ("paper", 10, 5000)])
+def test_profiles_compose(profile, trials, M):
+    cfg = compose(["experiment=simulated", f"profile={profile}"])
+    assert cfg.name == "simulated" and cfg.profile == profile
+    assert cfg.trials == trials and cfg.data.M == M
+    assert cfg.fusion.gamma0 == 1.0 and cfg.fusion.n_iter == 10
+    if profile == "paper":
+        assert list(cfg.grid.sigma_local) == [0.1, 0.5, 1.0, 2.0, 5.0, 10.0]
+        assert list(cfg.grid.J) == [10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+
+
+def test_mistyped_key_fails_at_composition():
+    with pytest.raises(ConfigCompositionException, match="data.Jx"):
+        compose(["experiment=simulated", "data.Jx=3"])
+
+
+@pytest.mark.parametrize("override,key", [
+    ("grid.sigma_local=[-1.0]", "grid.sigma_local"),
+    ("grid.J=[0]", "grid.J"),
+    ("data.M=-5", "data.M"),
+    ("fusion.gamma0=0", "fusion.gamma0"),
+    ("methods=[spahm_true,nonsense]", "methods"),
+])
+def test_impossible_values_fail_before_work(tmp_path, override, key):
+    cfg = tiny_cfg(tmp_path, override)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        simulated.run(cfg)
+    assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_sample_problem_follows_the_paper_recipe():
+    rng = np.random.default_rng(0)
+    p = simulated.sample_problem(rng, J=8, sigma_local=0.1, L=10, D=4, M=50)
+    assert p["sigma0"] == pytest.approx(np.sqrt(10))
+    assert len(p["local_atoms"]) == 8 and all(len(a) >= 1 for a in p["local_atoms"])
+    assert all(x.shape == (50, 4) for x in p["data"])
+    # every local atom is within noise of some true (used) atom, and every used atom is observed
+    from scipy.spatial.distance import cdist
+
+    all_local = np.vstack(p["local_atoms"])
+    assert cdist(all_local, p["truth"]).min(axis=1).max() < 1.0
+    assert cdist(p["truth"], all_local).min(axis=1).max() < 1.0
+    assert sum(len(a) for a in p["local_atoms"]) >= len(p["truth"])
+
+
+def test_end_to_end_writes_csv_figures_and_provenance(tmp_path):
+    df = simulated.run(tiny_cfg(tmp_path))
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(metrics.columns[:6]) == ["sigma_local", "J", "trial", "seed", "method", "metric"]
+    assert set(metrics.method) >= set(simulated.METHODS)
+    assert set(metrics.trial) == {0, 1} and set(metrics.J) == {3, 4}
+    assert not metrics.metric.str.endswith("time_s").any()
+    timings = pd.read_csv(tmp_path / "timings.csv")
+    assert set(timings.metric) >= {"time_s"}
+    assert len(df) == len(metrics) + len(timings)
+    h = metrics[metrics.metric == "hausdorff"]["value"]
+    assert np.all(np.isfinite(h)) and np.all(h >= 0)
+    for fig in ("hausdorff_vs_sigma.png", "hausdorff_vs_J.png", "hyperparameter_error.png"):
+        assert (tmp_path / fig).stat().st_size > 1000
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert {"seed", "git_commit", "packages", "wall_time_s", "cpu_count"} <= set(prov)
+    assert (tmp_path / "config.yaml").read_text().startswith("seed: 0") or "name: simulated" in (
+        tmp_path / "config.yaml").read_text()
+    text = simulated.report(load_results(tmp_path))
+    assert "Hausdorff" in text and "Expected ordering" in text
+
+
+def test_rerun_resumes_without_duplicating_rows(tmp_path):
+    simulated.run(tiny_cfg(tmp_path))
+    before = (tmp_path / "metrics.csv").read_bytes()
+    simulated.run(tiny_cfg(tmp_path))
+    assert (tmp_path / "metrics.csv").read_bytes() == before
+    # more trials: only the new one runs, the old rows stay as they were
+    simulated.run(tiny_cfg(tmp_path, "trials=3"))
+    after = pd.read_csv(tmp_path / "metrics.csv")
+    assert set(after.trial) == {0, 1, 2}
+    assert not after.duplicated(["sigma_local", "J", "trial", "method", "metric"]).any()
+
+
+def test_same_config_and_seed_give_byte_identical_csv(tmp_path):
+    simulated.run(tiny_cfg(tmp_path / "a"))
+    simulated.run(tiny_cfg(tmp_path / "b"))
+    assert (tmp_path / "a" / "metrics.csv").read_bytes() == (tmp_path / "b" / "metrics.csv").read_bytes()
+
+
+def test_different_seed_gives_different_numbers(tmp_path):
+    simulated.run(tiny_cfg(tmp_path / "a"))
+    simulated.run(tiny_cfg(tmp_path / "b", "seed=100"))
+    a = pd.read_csv(tmp_path / "a" / "metrics.csv")
+    b = pd.read_csv(tmp_path / "b" / "metrics.csv")
+    assert not np.allclose(a.value.to_numpy(), b.value.to_numpy())
+
+
+def test_interrupted_run_keeps_finished_trials_and_rerun_completes(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = simulated.trial
+
+    def failing(cfg, setting, seed):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(cfg, setting, seed)
+
+    monkeypatch.setattr(simulated, "trial", failing)
+    with pytest.raises(KeyboardInterrupt):
+        simulated.run(tiny_cfg(tmp_path))
+    partial = pd.read_csv(tmp_path / "metrics.csv")
+    assert len(partial.groupby(["sigma_local", "J", "trial"])) == 2
+    assert not list(tmp_path.glob("*.tmp"))
+    monkeypatch.setattr(simulated, "trial", original)
+    simulated.run(tiny_cfg(tmp_path))
+    full = pd.read_csv(tmp_path / "metrics.csv")
+    assert len(full.groupby(["sigma_local", "J", "trial"])) == 4
+    assert not full.duplicated(["sigma_local", "J", "trial", "method", "metric"]).any()
