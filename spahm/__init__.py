@@ -4,9 +4,14 @@ Public API:
 
 - :class:`SPAHM` - scikit-learn style estimator, ``SPAHM(...).fit(local_atoms)``;
 - :func:`match` - the same as a function returning a frozen :class:`MatchResult`;
+- :mod:`spahm.families` - conjugate exponential families (``SPAHM(family=...)``);
+- :func:`fuse_models` - fuse fitted scikit-learn / GPy / HDP-HMM models into a global model
+  of the same kind (:mod:`spahm.adapters`);
 - :mod:`spahm.metrics` - Hausdorff distance, Hungarian relabelling, Hamming, ARI.
 """
+from . import families
+from .adapters import fuse_models, register_adapter
 from .estimator import SPAHM, MatchResult, match
 
-__all__ = ["SPAHM", "MatchResult", "match"]
+__all__ = ["SPAHM", "MatchResult", "match", "families", "fuse_models", "register_adapter"]
 __version__ = "0.1.0"

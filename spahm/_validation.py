@@ -111,3 +111,51 @@ def check_int(value, name, minimum, allow_none=False):
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def check_local_variances(local_variances, silos, name="local_variances"):
+    """Each silo's local-atom variances as an array of shape (L_j, D), or ``None``.
+
+    A silo's entry may be a scalar (one variance for all its atoms), shape (L_j,) (one per
+    atom) or (L_j, D) (per atom and dimension); values must be finite and >= 0.
+
+    Raises
+    ------
+    ValueError
+        Wrong number of entries, a shape that does not fit the silo, negative or non-finite
+        values; the message names the silo.
+    """
+    if local_variances is None:
+        return None
+    if isinstance(local_variances, np.ndarray) and local_variances.ndim >= 2:
+        raise ValueError(f"{name} is a single array; expected a list of J arrays, one per silo")
+    try:
+        entries = list(local_variances)
+    except TypeError:
+        raise ValueError(f"{name} must be a list with one array per silo, got "
+                         f"{type(local_variances).__name__}") from None
+    if len(entries) != len(silos):
+        raise ValueError(f"{name} has {len(entries)} entries but there are {len(silos)} silos")
+    out = []
+    for j, (var, atoms) in enumerate(zip(entries, silos)):
+        n, dim = atoms.shape
+        try:
+            arr = np.asarray(var, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"silo {j}: {name} must be numeric") from None
+        if arr.ndim == 0:
+            arr = np.full((n, dim), float(arr))
+        elif arr.shape == (n,) or arr.shape == (n, 1):
+            arr = np.repeat(arr.reshape(n, 1), dim, axis=1)
+        elif arr.shape != (n, dim):
+            raise ValueError(
+                f"silo {j}: {name} has shape {arr.shape}; expected a scalar, ({n},) or "
+                f"({n}, {dim}) for its {n} local atoms of dimension {dim}")
+        bad = ~np.isfinite(arr) | (arr < 0)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(
+                f"silo {j}: {name} of local atom {row} is {arr[row, col]} in dimension {col}; "
+                "variances must be finite and >= 0")
+        out.append(arr)
+    return out

@@ -24,7 +24,9 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from . import core
-from ._validation import check_finite, check_int, check_local_atoms, check_positive
+from . import families as _families
+from ._validation import (check_finite, check_int, check_local_atoms, check_local_variances,
+                          check_positive)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class MatchResult:
 
 
 class SPAHM(BaseEstimator):
-    """Fuse local models by matching their parameters (Gaussian SPAHM).
+    """Fuse local models by matching their parameters (Gaussian SPAHM by default).
 
     Parameters
     ----------
@@ -90,6 +92,14 @@ class SPAHM(BaseEstimator):
         and can stop in a local optimum; restarts guard against that, like k-means' ``n_init``.
     random_state : int, numpy Generator or None
         Seeds the order in which silos are revisited.
+    family : str or spahm.families.Family, default "gaussian"
+        The conjugate family of the local atoms: a name in :data:`spahm.families.FAMILIES`
+        (``"gaussian"``, ``"poisson"``, ``"bernoulli"``, ``"multinomial"``) with its default
+        hyperparameters, or a family object. The name ``"gaussian"`` uses ``sigma``,
+        ``sigma0`` and ``mu0`` above and the fast closed-form path; a family object carries
+        its own hyperparameters (those three are then ignored). Only the Gaussian family
+        re-estimates hyperparameters; the others keep theirs (``optimize_hyperparameters``
+        has no effect on them).
 
     Attributes
     ----------
@@ -99,6 +109,14 @@ class SPAHM(BaseEstimator):
     -----
     One silo (J = 1) is legal: its atoms become the global atoms (posterior means). A silo
     with no atoms is rejected: drop it before fusion.
+
+    Uncertainty-aware fusion (``fit(local_atoms, local_variances)``, Gaussian family only):
+    local atom l of a silo is modelled as ``v_l ~ N(theta_i, sigma^2 + tau_l)`` where
+    ``tau_l`` is its own variance (e.g. a k-means centroid's within-cluster variance divided by
+    the cluster size) and ``sigma^2`` the between-silo spread, still estimated. Global atoms
+    are precision-weighted posterior means. When every ``tau`` is the same value ``c`` the fit
+    is exactly plain SPAHM with ``sigma = sqrt(sigma^2 + c)`` (``tau = 0``: exactly today's
+    result), and ``hyperparameters_["sigma"]`` reports ``sqrt(sigma_total^2 - c)``.
 
     Examples
     --------
@@ -123,6 +141,7 @@ class SPAHM(BaseEstimator):
         max_global_atoms=None,
         n_init=1,
         random_state=None,
+        family="gaussian",
     ):
         self.sigma = sigma
         self.sigma0 = sigma0
@@ -134,6 +153,7 @@ class SPAHM(BaseEstimator):
         self.max_global_atoms = max_global_atoms
         self.n_init = n_init
         self.random_state = random_state
+        self.family = family
 
     # ------------------------------------------------------------------ validation
     def _validated(self, local_atoms):
@@ -158,13 +178,16 @@ class SPAHM(BaseEstimator):
         return silos, sigma, sigma0, mu0, float(gamma0), n_iter, cap, max_atoms
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, local_atoms, y=None):
+    def fit(self, local_atoms, local_variances=None, y=None):
         """Fuse the silos' local atoms.
 
         Parameters
         ----------
         local_atoms : list of array-like, each of shape (L_j, D)
             One array per silo.
+        local_variances : list of array-like or None
+            Optional, Gaussian family only: each silo's local-atom variances ``tau`` as a
+            scalar, shape (L_j,) or (L_j, D) (see Notes). ``None``: plain SPAHM.
 
         Returns
         -------
@@ -177,10 +200,18 @@ class SPAHM(BaseEstimator):
         """
         silos, sigma, sigma0, mu0, gamma0, n_iter, cap, max_atoms = self._validated(local_atoms)
         n_init = check_int(self.n_init, "n_init", 1)
+        family, variances, offset = self._resolve_family(silos, local_variances, sigma, sigma0,
+                                                         mu0)
+        if family is None and offset:
+            # equal local variances c: plain SPAHM whose observation variance is sigma^2 + c
+            sigma = np.sqrt(np.square(sigma) + offset)
         rng = np.random.default_rng(self.random_state)
         best_state, best_objective = None, None
         for _ in range(n_init):
-            state = _MatchingState(silos, sigma, sigma0, mu0, gamma0, cap, max_atoms)
+            if family is None:
+                state = _MatchingState(silos, sigma, sigma0, mu0, gamma0, cap, max_atoms)
+            else:
+                state = _FamilyMatchingState(silos, variances, family, gamma0, cap, max_atoms)
             # The per-silo products are small: one BLAS thread is faster than several, and
             # much faster when the cores are busy (threads spin-wait on each other).
             with threadpool_limits(limits=1, user_api="blas"):
@@ -193,9 +224,35 @@ class SPAHM(BaseEstimator):
         self.popularity_ = state.counts[: state.L].astype(int)
         self.assignments_ = state.assignments()
         self.hyperparameters_ = state.hyperparameters()
+        if family is None and offset:
+            hp_sigma = np.sqrt(np.maximum(np.square(self.hyperparameters_["sigma"]) - offset,
+                                          core.VARIANCE_FLOOR))
+            self.hyperparameters_["sigma"] = hp_sigma if np.ndim(hp_sigma) else float(hp_sigma)
         self.objective_ = np.asarray(best_objective)
         self.n_iter_ = n_iter
         return self
+
+    def _resolve_family(self, silos, local_variances, sigma, sigma0, mu0):
+        """``(family, variances, offset)``: ``family`` is None on the fast Gaussian path,
+        where ``offset`` is the common local variance (0 when none are given)."""
+        fast = isinstance(self.family, str) and self.family.lower() == "gaussian"
+        family = _families.get_family(self.family)  # raises on unknown names
+        variances = check_local_variances(local_variances, silos)
+        if variances is not None and not family.supports_variances:
+            raise ValueError(
+                f"local_variances are supported by the Gaussian family only, not {family.name!r}")
+        if fast:
+            if variances is None:
+                return None, None, 0.0
+            stacked = np.vstack(variances)
+            if np.ptp(stacked) == 0.0:
+                return None, None, float(stacked.flat[0])
+            family = _families.Gaussian(sigma, sigma0, mu0)
+        for j, atoms in enumerate(silos):
+            family.check_silo(atoms, j)
+        stacked_atoms = np.vstack(silos)
+        stacked_var = None if variances is None else np.vstack(variances)
+        return family.bind(stacked_atoms, stacked_var), stacked_var, 0.0
 
     def _run_passes(self, state, n_iter, rng):
         """Initial pass, then ``n_iter`` passes in random order; the objective after each."""
@@ -216,10 +273,11 @@ class SPAHM(BaseEstimator):
         return int(self.global_atoms_.shape[0])
 
 
-def match(local_atoms, **kwargs) -> MatchResult:
+def match(local_atoms, local_variances=None, **kwargs) -> MatchResult:
     """Fuse local atoms and return a frozen :class:`MatchResult`.
 
-    Takes the same keyword arguments as :class:`SPAHM`.
+    Takes the same keyword arguments as :class:`SPAHM`; ``local_variances`` as
+    :meth:`SPAHM.fit`.
 
     Examples
     --------
@@ -227,10 +285,10 @@ def match(local_atoms, **kwargs) -> MatchResult:
     >>> from spahm import match
     >>> silos = [np.array([[0.0, 0.0], [10.0, 10.0]]), np.array([[10.1, 9.9]])]
     >>> result = match(silos, random_state=0)
-    >>> result.n_global_atoms, [a.tolist() for a in result.assignments]
-    (2, [[0, 1], [1]])
+    >>> result.n_global_atoms, bool(result.assignments[0][1] == result.assignments[1][0])
+    (2, True)
     """
-    model = SPAHM(**kwargs).fit(local_atoms)
+    model = SPAHM(**kwargs).fit(local_atoms, local_variances)
     return MatchResult(
         global_atoms=model.global_atoms_,
         popularity=model.popularity_,
@@ -401,3 +459,121 @@ class _MatchingState:
             "sigma0": shaped(np.sqrt(self.s0), self.per_dim[2]),
             "gamma0": self.gamma0,
         }
+
+
+class _FamilyMatchingState:
+    """Bookkeeping of one fit for any :class:`spahm.families.Family` (the generic path).
+
+    Same passes and compaction as :class:`_MatchingState`; the global atoms keep the sums of
+    their atoms' sufficient statistics and a cached log marginal likelihood, refreshed only for
+    the rows a silo touches. A silo's match block is one vectorised call of the family's log
+    marginal over ``(L_j, L)`` candidate sets.
+    """
+
+    def __init__(self, silos, variances, family, gamma0, popularity_cap, max_atoms):
+        self.n_silos = len(silos)
+        self.atoms = np.vstack(silos)
+        self.variances = variances
+        sizes = np.array([len(s) for s in silos])
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.sizes = sizes
+        self.gamma0 = gamma0
+        self.cap = popularity_cap
+        self.max_atoms = max_atoms
+        self.penalty = core.new_atom_penalty(int(sizes.max()))
+        capacity = int(min(self.atoms.shape[0], max_atoms or np.inf))
+        self.capacity = capacity
+        self.L = 0
+        self.z = np.full(self.atoms.shape[0], -1, dtype=np.intp)
+        self._set_family(family)
+
+    def _set_family(self, family):
+        self.family = family
+        self.stats = family.statistics(self.atoms, self.variances)
+        self.new_costs = _families.new_atom_costs(family, self.stats, self.gamma0, self.n_silos)
+        self.base = family.log_base_measure(self.atoms, self.variances)
+        if self.L == 0:
+            self.sums = np.zeros((self.capacity, self.stats.shape[1]))
+            self.counts = np.zeros(self.capacity)
+            self.lml = np.zeros(self.capacity)
+
+    def _slice(self, j):
+        return slice(self.offsets[j], self.offsets[j + 1])
+
+    def _refresh_rows(self, rows):
+        self.lml[rows] = self.family.log_marginal(self.sums[rows], self.counts[rows])
+
+    def initial_pass(self):
+        for j in np.argsort(-self.sizes, kind="stable"):
+            self.solve(j)
+
+    def remove(self, j):
+        sl = self._slice(j)
+        idx = self.z[sl].copy()
+        self.sums[idx] -= self.stats[sl]
+        self.counts[idx] -= 1
+        self.z[sl] = -1
+        emptied = self.counts[idx] == 0
+        if emptied.any():
+            keep = self.counts[: self.L] > 0
+            remap = np.cumsum(keep) - 1
+            assigned = self.z >= 0
+            self.z[assigned] = remap[self.z[assigned]]
+            n = int(keep.sum())
+            for arr in (self.sums, self.counts, self.lml):
+                arr[:n] = arr[: self.L][keep]
+                arr[n : self.L] = 0
+            self.L = n
+            idx = remap[idx[~emptied]]
+        if len(idx):
+            self._refresh_rows(idx)
+
+    def solve(self, j):
+        sl = self._slice(j)
+        stats = self.stats[sl]
+        L, n_local = self.L, stats.shape[0]
+        n_new = n_local if self.max_atoms is None else min(n_local, self.max_atoms - L)
+        cost = np.empty((n_local, L + n_new))
+        if L:
+            cost[:, :L] = _families.match_costs(self.family, stats, self.sums[:L], self.counts[:L],
+                                                self.n_silos, self.cap, old=self.lml[:L])
+        cost[:, L:] = self.new_costs[sl, None] + self.penalty[None, :n_new]
+        rows, cols = linear_sum_assignment(cost, maximize=True)
+        is_new = cols >= L
+        cols[is_new] = L + np.argsort(np.argsort(cols[is_new]))
+        self.L = L + int(is_new.sum())
+        target = np.empty(n_local, dtype=np.intp)
+        target[rows] = cols
+        self.z[sl] = target
+        self.sums[target] += stats
+        self.counts[target] += 1
+        self._refresh_rows(target)
+
+    def refresh_statistics(self):
+        """Recompute the sums from scratch once per pass, so rounding cannot drift."""
+        onehot = scipy.sparse.csr_matrix(
+            (np.ones(len(self.z)), (self.z, np.arange(len(self.z)))), shape=(self.L, len(self.z))
+        )
+        self.sums[: self.L] = onehot @ self.stats
+        self.counts[: self.L] = np.asarray(onehot.sum(axis=1)).ravel()
+        self._refresh_rows(np.arange(self.L))
+
+    def update_hyperparameters(self):
+        family = self.family.reestimate(self.atoms, self.variances, self.z, self.L, None)
+        if family is not self.family:
+            self._set_family(family)
+            self.refresh_statistics()
+
+    def objective(self):
+        L = self.L
+        return _families.objective(self.family, self.sums[:L], self.counts[:L], self.gamma0,
+                                   self.n_silos, self.base)
+
+    def global_atoms(self):
+        return self.family.posterior_mean(self.sums[: self.L], self.counts[: self.L])
+
+    def assignments(self):
+        return [self.z[self._slice(j)].copy() for j in range(self.n_silos)]
+
+    def hyperparameters(self):
+        return {**self.family.hyperparameters(), "gamma0": self.gamma0}

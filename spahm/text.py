@@ -45,9 +45,15 @@ def read_text_dir(folder, pattern="*") -> dict:
     -------
     dict mapping the file's name (without the folder) to its text.
     """
+    return dict(iter_text_dir(folder, pattern))
+
+
+def iter_text_dir(folder, pattern="*"):
+    """``(file name, text)`` of every regular file of ``folder``, sorted by name, read lazily."""
     folder = Path(folder)
     files = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
-    return {p.name: _decode(p.read_bytes()) for p in files}
+    for p in files:
+        yield p.name, _decode(p.read_bytes())
 
 
 def _nltk_members(root, name):

@@ -38,7 +38,8 @@ Fused predictor (:class:`FusedInducingPredictor`)
     full conditional one, not the degenerate subset-of-regressors variance). With ``s = 0``
     its mean is the SoR / DTC predictive mean given the function's values at the inducing
     inputs: fed a single silo's own atoms it returns that silo's sparse-GP mean
-    (``k(x,Z) Kzz^{-1} Kzz w = k(x,Z) w``, exact up to the jitter; tested). The pseudo-noise ``s_i^2`` is the SPAHM posterior variance of the global atom's output
+    (``k(x,Z) Kzz^{-1} Kzz w = k(x,Z) w``, exact up to the jitter; tested). The
+    pseudo-noise ``s_i^2`` is the SPAHM posterior variance of the global atom's output
     coordinate, ``sigma^2 sigma0^2 / (m_i sigma0^2 + sigma^2) / w^2``: a global output
     backed by many silos is trusted more than one seen in a single silo. The kernel
     hyperparameters are not re-fitted: they are the silo's own, learnt on its own data.
@@ -235,7 +236,7 @@ class LocalSparseGP:
 
 
 def extract_atoms(model, output_weight=1.0):
-    """A fitted :class:`LocalSparseGP`'s local atoms: ``[Z, output_weight * u]``, shape (M, d + 1)."""
+    """A fitted :class:`LocalSparseGP`'s local atoms ``[Z, output_weight * u]``, (M, d + 1)."""
     if output_weight <= 0:
         raise ValueError(f"output_weight must be positive, got {output_weight!r}")
     return np.hstack([model.inducing_inputs_, output_weight * model.inducing_outputs()[:, None]])

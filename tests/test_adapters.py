@@ -1,0 +1,172 @@
+"""Adapters: fuse tiny fitted scikit-learn, GPy and HDP-HMM models, then predict with the result."""
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.decomposition import LatentDirichletAllocation
+from sklearn.mixture import GaussianMixture
+
+from spahm import adapters, fuse_models
+from spahm.metrics import hausdorff
+
+CENTRES = np.array([[0.0, 0.0], [12.0, 0.0], [0.0, 12.0], [12.0, 12.0]])
+
+
+def _silos(seed=0, J=4, n=240):
+    rng = np.random.default_rng(seed)
+    data, kept = [], []
+    for j in range(J):
+        keep = np.sort(rng.choice(4, size=3, replace=False))
+        data.append(CENTRES[keep][rng.integers(0, 3, n)] + rng.normal(0, 0.6, (n, 2)))
+        kept.append(keep)
+    return data, kept
+
+
+def test_kmeans_fused_centres_and_predict():
+    data, _ = _silos()
+    local = [KMeans(3, n_init=3, random_state=0).fit(x) for x in data]
+    fused = fuse_models(local, data=data, random_state=0)
+    assert isinstance(fused, adapters.FusedKMeans)
+    assert fused.n_clusters == 4
+    assert hausdorff(fused.cluster_centers_, CENTRES) < 0.3
+    labels = fused.predict(CENTRES + 0.1)
+    assert sorted(labels.tolist()) == [0, 1, 2, 3]
+    assert fused.popularity_.sum() == 12 and len(fused.local_to_global_) == 4
+    assert fused.transform(CENTRES).shape == (4, 4) and fused.score(CENTRES) > -1.0
+
+
+def test_kmeans_variances_from_data_are_centroid_variances():
+    data, _ = _silos()
+    model = KMeans(3, n_init=3, random_state=0).fit(data[0])
+    extracted = adapters.KMeansAdapter().extract(model, data[0])
+    labels = model.predict(data[0])
+    members = data[0][labels == 0]
+    np.testing.assert_allclose(extracted.variances[0], members.var(0, ddof=1) / len(members))
+    assert adapters.KMeansAdapter().extract(model).variances is None
+
+
+def test_gaussian_mixture_becomes_a_gaussian_mixture():
+    data, _ = _silos(seed=1)
+    local = [GaussianMixture(3, random_state=0).fit(x) for x in data]
+    fused = fuse_models(local, data=data, random_state=0)
+    assert isinstance(fused, GaussianMixture) and fused.n_components == 4
+    assert hausdorff(fused.means_, CENTRES) < 0.3
+    assert fused.weights_.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(fused.weights_, fused.fusion_.popularity / 12)
+    # its covariances are the local ones averaged: about 0.36 I
+    np.testing.assert_allclose(fused.covariances_, np.tile(0.36 * np.eye(2), (4, 1, 1)), atol=0.12)
+    probe = CENTRES + 0.2
+    assert sorted(fused.predict(probe).tolist()) == [0, 1, 2, 3]
+    np.testing.assert_allclose(fused.predict_proba(probe).sum(1), 1.0)
+    assert np.isfinite(fused.score_samples(probe)).all()
+
+
+def test_lda_becomes_an_lda_that_transforms():
+    rng = np.random.default_rng(0)
+    V = 12
+    topics = np.zeros((3, V))
+    for k in range(3):
+        topics[k, 4 * k: 4 * k + 4] = 0.25
+    local = []
+    for j in range(3):
+        weights = rng.dirichlet(np.full(3, 0.3), size=60)
+        docs = np.array([rng.multinomial(40, w @ topics) for w in weights])
+        local.append(LatentDirichletAllocation(3, random_state=j, max_iter=30).fit(docs))
+    fused = fuse_models(local, random_state=0)
+    assert isinstance(fused, LatentDirichletAllocation)
+    assert fused.n_components == 3
+    probs = fused.components_ / fused.components_.sum(1, keepdims=True)
+    assert hausdorff(probs, topics) < 0.1
+    doc = np.zeros((1, V))
+    doc[0, :4] = 10
+    theta = fused.transform(doc)
+    assert theta.shape == (1, 3) and theta.max() > 0.8
+    assert fused.fusion_.hyperparameters["concentration"] > 1
+
+
+def test_gpy_sparse_gp_becomes_a_sparse_gp():
+    GPy = pytest.importorskip("GPy")
+    rng = np.random.default_rng(0)
+    Z0 = np.linspace(-3, 3, 6)[:, None]
+    local = []
+    for j in range(3):
+        np.random.seed(j)
+        X = rng.uniform(-3, 3, (60, 1))
+        y = np.sin(X) + rng.normal(0, 0.05, X.shape)
+        m = GPy.models.SparseGPRegression(X, y, kernel=GPy.kern.RBF(1, lengthscale=1.0),
+                                          Z=Z0 + rng.normal(0, 0.02, Z0.shape))
+        m.likelihood.variance = 0.01
+        local.append(m)
+    extracted = adapters.SparseGPAdapter().extract(local[0])
+    assert extracted.atoms.shape == (6, 2) and (extracted.variances[:, 0] == 0).all()
+    fused = fuse_models(local, random_state=0, sigma=0.1, sigma0=2.0)
+    assert isinstance(fused, GPy.models.SparseGPRegression)
+    assert fused.Z.shape[0] == fused.fusion_.n_global_atoms
+    mean, _ = fused.predict(np.array([[0.5], [1.5]]))
+    np.testing.assert_allclose(mean[:, 0], np.sin([0.5, 1.5]), atol=0.15)
+
+
+def test_hdp_hmm_states_fuse_into_an_hmm():
+    hdp = pytest.importorskip("spahm.models.hdp_hmm")
+    rng = np.random.default_rng(0)
+    means = np.array([[-6.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+
+    def sequence(states):
+        z = np.repeat(states, 40)
+        return means[z] + rng.normal(0, 0.5, (len(z), 2)), z
+
+    x1, _ = sequence([0, 1, 0, 1])
+    x2, _ = sequence([1, 2, 1, 2])
+    local = [hdp.StickyHDPHMM(n_states=6, n_iter=20, n_restarts=1, random_state=j).fit([x])
+             for j, x in enumerate((x1, x2))]
+    fused = fuse_models(local, random_state=0)
+    assert isinstance(fused, adapters.FusedGaussianHMM)
+    assert fused.n_states_ == 3 and hausdorff(fused.means_, means) < 0.3
+    np.testing.assert_allclose(fused.transmat_.sum(1), 1.0)
+    x3, z3 = sequence([0, 2, 1])
+    path = fused.predict(x3)
+    # the Viterbi path is the true segmentation up to relabelling
+    order = [int(np.argmin(((fused.means_ - m) ** 2).sum(1))) for m in means]
+    assert (path == np.array(order)[z3]).mean() > 0.95
+    assert np.isfinite(fused.log_likelihood(x3))
+
+
+def test_register_a_custom_adapter():
+    class Centroids:
+        def __init__(self, c):
+            self.c = np.asarray(c, dtype=float)
+
+    class CentroidsAdapter(adapters.Adapter):
+        name = "toy centroids"
+
+        def matches(self, model):
+            return isinstance(model, Centroids)
+
+        def extract(self, model, data=None):
+            return adapters.LocalAtoms(model.c)
+
+        def build(self, result, locals_, models):
+            return Centroids(result.global_atoms)
+
+    adapter = adapters.register_adapter(CentroidsAdapter())
+    try:
+        fused = fuse_models([Centroids(CENTRES[:3]), Centroids(CENTRES[1:] + 0.01)],
+                            random_state=0)
+        assert isinstance(fused, Centroids) and len(fused.c) == 4
+    finally:
+        adapters._REGISTRY.remove(adapter)
+
+
+def test_bad_inputs_name_the_problem():
+    data, _ = _silos()
+    km = KMeans(3, n_init=1, random_state=0).fit(data[0])
+    gm = GaussianMixture(3, random_state=0).fit(data[0])
+    with pytest.raises(ValueError, match="model 1 is a GaussianMixture"):
+        fuse_models([km, gm])
+    with pytest.raises(ValueError, match="no adapter for a builtins.str"):
+        fuse_models(["not a model"])
+    with pytest.raises(ValueError, match="models is empty"):
+        fuse_models([])
+    with pytest.raises(ValueError, match="data has 1 entries but there are 2 models"):
+        fuse_models([km, km], data=[data[0]])
+    with pytest.raises(ValueError, match="has no method matches"):
+        adapters.register_adapter(object())
