@@ -257,6 +257,7 @@ class SPAHM(BaseEstimator):
     def _run_passes(self, state, n_iter, rng):
         """Initial pass, then ``n_iter`` passes in random order; the objective after each."""
         state.initial_pass()
+        state.refresh_statistics()
         objective = [state.objective()]
         for _ in range(n_iter):
             for j in rng.permutation(state.n_silos):
@@ -299,77 +300,46 @@ def match(local_atoms, local_variances=None, **kwargs) -> MatchResult:
     )
 
 
-class _MatchingState:
-    """Bookkeeping of one fit. Internal: the estimator drives it."""
+#: New-atom columns offered to the assignment solver before the full set (see ``solve``).
+NEW_COLUMNS_FIRST = 8
 
-    def __init__(self, silos, sigma, sigma0, mu0, gamma0, popularity_cap, max_atoms):
-        self.silos = silos
+
+class _StateBase:
+    """Bookkeeping shared by every family: which global atom each local atom sits on (``z``),
+    the counts, the passes' remove / solve steps and the compaction of empty global atoms.
+
+    A subclass keeps its own per-global-atom arrays (named in ``_row_arrays``) and says how a
+    silo's atoms add to them (``_add``), how the rows a silo touched are refreshed
+    (``_refresh_rows``) and how its match block is computed (``_match_block``).
+    """
+
+    _row_arrays = ("counts",)
+
+    def _init_common(self, silos, gamma0, popularity_cap, max_atoms):
         self.n_silos = len(silos)
-        self.dim = silos[0].shape[1]
         self.atoms = np.vstack(silos)
-        self.sq_atoms = self.atoms**2
-        self.sq_norms = self.sq_atoms.sum(axis=1)
-        sizes = np.array([len(s) for s in silos])
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.sizes = sizes
-        # Hyperparameters are kept as length-D arrays; the flags remember which were given
-        # per dimension (and are therefore re-estimated per dimension).
-        self.per_dim = (np.ndim(mu0) == 1, np.ndim(sigma) == 1, np.ndim(sigma0) == 1)
-        full = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (self.dim,)).copy()  # noqa: E731
-        self.mu0 = full(self.atoms.mean() if mu0 is None else mu0)
-        self.s = full(sigma) ** 2
-        self.s0 = full(sigma0) ** 2
+        self.sizes = np.array([len(s) for s in silos])
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])
         self.gamma0 = gamma0
         self.cap = popularity_cap
         self.max_atoms = max_atoms
-
-        capacity = int(min(self.atoms.shape[0], max_atoms or np.inf))
-        self.sums = np.zeros((capacity, self.dim))
-        self.sumsq = np.zeros((capacity, self.dim))
-        self.counts = np.zeros(capacity)
-        self.A = np.zeros((capacity, self.dim))
-        self.B = np.zeros((capacity, self.dim))
-        self.c = np.zeros(capacity)
+        self.penalty = core.new_atom_penalty(int(self.sizes.max()))
+        self.capacity = int(min(self.atoms.shape[0], max_atoms or np.inf))
+        self.counts = np.zeros(self.capacity)
         self.L = 0
         self.z = np.full(self.atoms.shape[0], -1, dtype=np.intp)
-        self._refresh_hyperparameter_terms()
 
-    # -- helpers -----------------------------------------------------------------
     def _slice(self, j):
         return slice(self.offsets[j], self.offsets[j + 1])
 
-    def _refresh_hyperparameter_terms(self):
-        """Everything that depends on the hyperparameters alone; rerun after each update."""
-        self.new_costs = core.new_atom_costs(
-            self.atoms, self.mu0, self.s0, self.s, self.gamma0, self.n_silos, self.sq_atoms
-        )
-        self.penalty = core.new_atom_penalty(int(self.sizes.max()))
-        self.tables = core.count_tables(self.n_silos, self.mu0, self.s0, self.s, self.cap)
-        # With the same variances in every dimension, A's rows are constant across dimensions
-        # and (v*v) @ A.T is an outer product of squared norms: one matrix product per silo.
-        self.isotropic = bool(np.ptp(self.s0 / self.s) == 0.0)
-
-    def _refresh_rows(self, rows):
-        # A global atom that every silo uses (m = J) has an infinite popularity term; its row
-        # is refreshed again when the next silo is removed, before any cost uses it.
-        A, B, c = core.atom_terms_from_tables(
-            self.sums[rows], self.counts[rows], self.tables, self.mu0, self.s0, self.s
-        )
-        self.A[rows] = A
-        self.B[rows] = B
-        self.c[rows] = c
-
-    # -- passes ------------------------------------------------------------------
     def initial_pass(self):
-        order = np.argsort(-self.sizes, kind="stable")
-        for j in order:
+        for j in np.argsort(-self.sizes, kind="stable"):
             self.solve(j)
 
     def remove(self, j):
         sl = self._slice(j)
         idx = self.z[sl].copy()
-        self.sums[idx] -= self.atoms[sl]
-        self.sumsq[idx] -= self.sq_atoms[sl]
+        self._add(sl, idx, -1.0)
         self.counts[idx] -= 1
         self.z[sl] = -1
         emptied = self.counts[idx] == 0
@@ -379,7 +349,8 @@ class _MatchingState:
             assigned = self.z >= 0
             self.z[assigned] = remap[self.z[assigned]]
             n = int(keep.sum())
-            for arr in (self.sums, self.sumsq, self.counts, self.A, self.B, self.c):
+            for name in self._row_arrays:
+                arr = getattr(self, name)
                 arr[:n] = arr[: self.L][keep]
                 arr[n : self.L] = 0  # vacated rows: new global atoms start from zero
             self.L = n
@@ -389,17 +360,21 @@ class _MatchingState:
 
     def solve(self, j):
         sl = self._slice(j)
-        atoms = self.atoms[sl]
-        L, n_local = self.L, atoms.shape[0]
+        L, n_local = self.L, sl.stop - sl.start
         n_new = n_local if self.max_atoms is None else min(n_local, self.max_atoms - L)
-        cost = np.empty((n_local, L + n_new))
-        if L and self.isotropic:
-            cost[:, :L] = atoms @ self.B[:L].T
-            cost[:, :L] += self.sq_norms[sl, None] * self.A[:L, 0] + self.c[:L]
-        elif L:
-            cost[:, :L] = core.match_costs(atoms, self.A[:L], self.B[:L], self.c[:L])
-        cost[:, L:] = self.new_costs[sl, None] + self.penalty[None, :n_new]
+        # Offer only a few new-atom columns first. The k-th new atom costs -2 log k, so the
+        # cost of opening n new atoms is convex in n: if the optimum with K columns opens fewer
+        # than K, more columns cannot change it (it is a min-cost flow with convex arc costs).
+        # Only when all K are used is the full problem solved.
+        offered = min(n_new, max(NEW_COLUMNS_FIRST, n_local - L))
+        cost = np.empty((n_local, L + offered))
+        if L:
+            cost[:, :L] = self._match_block(sl, L)
+        cost[:, L:] = self.new_costs[sl, None] + self.penalty[None, :offered]
         rows, cols = linear_sum_assignment(cost, maximize=True)
+        if offered < n_new and np.count_nonzero(cols >= L) == offered:
+            cost = np.hstack([cost[:, :L], self.new_costs[sl, None] + self.penalty[None, :n_new]])
+            rows, cols = linear_sum_assignment(cost, maximize=True)
         is_new = cols >= L
         # New global atoms are numbered in the order of their columns (cheapest penalty first).
         cols[is_new] = L + np.argsort(np.argsort(cols[is_new]))
@@ -407,16 +382,103 @@ class _MatchingState:
         target = np.empty(n_local, dtype=np.intp)
         target[rows] = cols
         self.z[sl] = target
-        self.sums[target] += atoms
-        self.sumsq[target] += self.sq_atoms[sl]
+        self._add(sl, target, 1.0)
         self.counts[target] += 1
         self._refresh_rows(target)
 
+    def _onehot(self):
+        """Sparse (L, N) indicator of which local atom sits on which global atom."""
+        n = len(self.z)
+        return scipy.sparse.csr_matrix((np.ones(n), (self.z, np.arange(n))), shape=(self.L, n))
+
+    def assignments(self):
+        return [self.z[self._slice(j)].copy() for j in range(self.n_silos)]
+
+
+class _MatchingState(_StateBase):
+    """Gaussian SPAHM with shared (scalar or per-dimension) variances: the fast path.
+
+    Per global atom it keeps the sums and sums of squares of its local atoms and the terms of
+    the match cost. In the isotropic case (``sigma`` and ``sigma0`` the same in every
+    dimension) those terms are two scalars per global atom, ``w = 1 / ((m + 1) s0 + s)`` and
+    ``c``, and a silo's match block is ``w * (r (|v|^2 + 2 v.S) + 2 v.mu0) + c`` with
+    ``r = s0 / s``: one matrix product ``V @ S.T``. Otherwise ``(v*v) @ A.T + v @ B.T + c``.
+    """
+
+    def __init__(self, silos, sigma, sigma0, mu0, gamma0, popularity_cap, max_atoms):
+        self._init_common(silos, gamma0, popularity_cap, max_atoms)
+        self.dim = self.atoms.shape[1]
+        self.sq_atoms = self.atoms**2
+        self.sq_norms = self.sq_atoms.sum(axis=1)
+        # Hyperparameters are kept as length-D arrays; the flags remember which were given
+        # per dimension (and are therefore re-estimated per dimension).
+        self.per_dim = (np.ndim(mu0) == 1, np.ndim(sigma) == 1, np.ndim(sigma0) == 1)
+        full = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (self.dim,)).copy()  # noqa: E731
+        self.mu0 = full(self.atoms.mean() if mu0 is None else mu0)
+        self.s = full(sigma) ** 2
+        self.s0 = full(sigma0) ** 2
+        self.sums = np.zeros((self.capacity, self.dim))
+        self.sumsq = np.zeros((self.capacity, self.dim))
+        self.c = np.zeros(self.capacity)
+        self.w = np.zeros(self.capacity)
+        self.A = self.B = None
+        self._refresh_hyperparameter_terms()
+
+    def _refresh_hyperparameter_terms(self):
+        """Everything that depends on the hyperparameters alone; rerun after each update."""
+        self.new_costs = core.new_atom_costs(
+            self.atoms, self.mu0, self.s0, self.s, self.gamma0, self.n_silos, self.sq_atoms
+        )
+        self.tables = core.count_tables(self.n_silos, self.mu0, self.s0, self.s, self.cap)
+        self.isotropic = bool(np.ptp(self.s0) == 0.0 and np.ptp(self.s) == 0.0)
+        self.ratio = float(self.s0[0] / self.s[0])
+        self.atoms_dot_mu0 = self.atoms @ self.mu0
+        # the (L, D) terms A and B are needed only when the variances differ across dimensions
+        if self.isotropic:
+            self._row_arrays = ("sums", "sumsq", "counts", "c", "w")
+        else:
+            self._row_arrays = ("sums", "sumsq", "counts", "A", "B", "c")
+            if getattr(self, "A", None) is None:
+                self.A, self.B = np.zeros((2, self.capacity, self.dim))
+
+    def _add(self, sl, target, sign):
+        # Sums of squares enter only the once-per-pass hyperparameter update and objective;
+        # refresh_statistics recomputes them (and the sums) from scratch before those.
+        if sign > 0:
+            self.sums[target] += self.atoms[sl]
+        else:
+            self.sums[target] -= self.atoms[sl]
+
+    def _refresh_rows(self, rows):
+        # A global atom that every silo uses (m = J) has an infinite popularity term; its row
+        # is refreshed again when the next silo is removed, before any cost uses it.
+        sums, counts = self.sums[rows], self.counts[rows]
+        if self.isotropic:
+            inv_old, inv_new, const = self.tables
+            m = counts.astype(np.intp)
+            w = inv_new[m, 0]
+            q = self.ratio * np.einsum("ij,ij->i", sums, sums) + 2.0 * (sums @ self.mu0)
+            self.w[rows] = w
+            self.c[rows] = q * (w - inv_old[m, 0]) + const[m]
+        else:
+            A, B, c = core.atom_terms_from_tables(sums, counts, self.tables, self.mu0, self.s0,
+                                                  self.s)
+            self.A[rows], self.B[rows], self.c[rows] = A, B, c
+
+    def _match_block(self, sl, L):
+        atoms = self.atoms[sl]
+        if not self.isotropic:
+            return core.match_costs(atoms, self.A[:L], self.B[:L], self.c[:L])
+        block = atoms @ self.sums[:L].T
+        block *= 2.0 * self.ratio
+        block += (self.ratio * self.sq_norms[sl] + 2.0 * self.atoms_dot_mu0[sl])[:, None]
+        block *= self.w[:L]
+        block += self.c[:L]
+        return block
+
     def refresh_statistics(self):
         """Recompute the sums from scratch once per pass, so rounding cannot drift."""
-        onehot = scipy.sparse.csr_matrix(
-            (np.ones(len(self.z)), (self.z, np.arange(len(self.z)))), shape=(self.L, len(self.z))
-        )
+        onehot = self._onehot()
         self.sums[: self.L] = onehot @ self.atoms
         self.sumsq[: self.L] = onehot @ self.sq_atoms
         self.counts[: self.L] = np.asarray(onehot.sum(axis=1)).ravel()
@@ -446,9 +508,6 @@ class _MatchingState:
         L = self.L
         return core.posterior_means(self.sums[:L], self.counts[:L], self.mu0, self.s0, self.s)
 
-    def assignments(self):
-        return [self.z[self._slice(j)].copy() for j in range(self.n_silos)]
-
     def hyperparameters(self):
         def shaped(values, per_dim):
             return values.copy() if per_dim else float(values[0])
@@ -461,30 +520,19 @@ class _MatchingState:
         }
 
 
-class _FamilyMatchingState:
+class _FamilyMatchingState(_StateBase):
     """Bookkeeping of one fit for any :class:`spahm.families.Family` (the generic path).
 
-    Same passes and compaction as :class:`_MatchingState`; the global atoms keep the sums of
-    their atoms' sufficient statistics and a cached log marginal likelihood, refreshed only for
-    the rows a silo touches. A silo's match block is one vectorised call of the family's log
-    marginal over ``(L_j, L)`` candidate sets.
+    The global atoms keep the sums of their atoms' sufficient statistics and a cached log
+    marginal likelihood, refreshed only for the rows a silo touches. A silo's match block is
+    one vectorised call of the family's log marginal over ``(L_j, L)`` candidate sets.
     """
 
+    _row_arrays = ("sums", "counts", "lml")
+
     def __init__(self, silos, variances, family, gamma0, popularity_cap, max_atoms):
-        self.n_silos = len(silos)
-        self.atoms = np.vstack(silos)
+        self._init_common(silos, gamma0, popularity_cap, max_atoms)
         self.variances = variances
-        sizes = np.array([len(s) for s in silos])
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.sizes = sizes
-        self.gamma0 = gamma0
-        self.cap = popularity_cap
-        self.max_atoms = max_atoms
-        self.penalty = core.new_atom_penalty(int(sizes.max()))
-        capacity = int(min(self.atoms.shape[0], max_atoms or np.inf))
-        self.capacity = capacity
-        self.L = 0
-        self.z = np.full(self.atoms.shape[0], -1, dtype=np.intp)
         self._set_family(family)
 
     def _set_family(self, family):
@@ -494,66 +542,21 @@ class _FamilyMatchingState:
         self.base = family.log_base_measure(self.atoms, self.variances)
         if self.L == 0:
             self.sums = np.zeros((self.capacity, self.stats.shape[1]))
-            self.counts = np.zeros(self.capacity)
             self.lml = np.zeros(self.capacity)
 
-    def _slice(self, j):
-        return slice(self.offsets[j], self.offsets[j + 1])
+    def _add(self, sl, target, sign):
+        self.sums[target] += sign * self.stats[sl]
 
     def _refresh_rows(self, rows):
         self.lml[rows] = self.family.log_marginal(self.sums[rows], self.counts[rows])
 
-    def initial_pass(self):
-        for j in np.argsort(-self.sizes, kind="stable"):
-            self.solve(j)
-
-    def remove(self, j):
-        sl = self._slice(j)
-        idx = self.z[sl].copy()
-        self.sums[idx] -= self.stats[sl]
-        self.counts[idx] -= 1
-        self.z[sl] = -1
-        emptied = self.counts[idx] == 0
-        if emptied.any():
-            keep = self.counts[: self.L] > 0
-            remap = np.cumsum(keep) - 1
-            assigned = self.z >= 0
-            self.z[assigned] = remap[self.z[assigned]]
-            n = int(keep.sum())
-            for arr in (self.sums, self.counts, self.lml):
-                arr[:n] = arr[: self.L][keep]
-                arr[n : self.L] = 0
-            self.L = n
-            idx = remap[idx[~emptied]]
-        if len(idx):
-            self._refresh_rows(idx)
-
-    def solve(self, j):
-        sl = self._slice(j)
-        stats = self.stats[sl]
-        L, n_local = self.L, stats.shape[0]
-        n_new = n_local if self.max_atoms is None else min(n_local, self.max_atoms - L)
-        cost = np.empty((n_local, L + n_new))
-        if L:
-            cost[:, :L] = _families.match_costs(self.family, stats, self.sums[:L], self.counts[:L],
-                                                self.n_silos, self.cap, old=self.lml[:L])
-        cost[:, L:] = self.new_costs[sl, None] + self.penalty[None, :n_new]
-        rows, cols = linear_sum_assignment(cost, maximize=True)
-        is_new = cols >= L
-        cols[is_new] = L + np.argsort(np.argsort(cols[is_new]))
-        self.L = L + int(is_new.sum())
-        target = np.empty(n_local, dtype=np.intp)
-        target[rows] = cols
-        self.z[sl] = target
-        self.sums[target] += stats
-        self.counts[target] += 1
-        self._refresh_rows(target)
+    def _match_block(self, sl, L):
+        return _families.match_costs(self.family, self.stats[sl], self.sums[:L], self.counts[:L],
+                                     self.n_silos, self.cap, old=self.lml[:L])
 
     def refresh_statistics(self):
         """Recompute the sums from scratch once per pass, so rounding cannot drift."""
-        onehot = scipy.sparse.csr_matrix(
-            (np.ones(len(self.z)), (self.z, np.arange(len(self.z)))), shape=(self.L, len(self.z))
-        )
+        onehot = self._onehot()
         self.sums[: self.L] = onehot @ self.stats
         self.counts[: self.L] = np.asarray(onehot.sum(axis=1)).ravel()
         self._refresh_rows(np.arange(self.L))
@@ -571,9 +574,6 @@ class _FamilyMatchingState:
 
     def global_atoms(self):
         return self.family.posterior_mean(self.sums[: self.L], self.counts[: self.L])
-
-    def assignments(self):
-        return [self.z[self._slice(j)].copy() for j in range(self.n_silos)]
 
     def hyperparameters(self):
         return {**self.family.hyperparameters(), "gamma0": self.gamma0}

@@ -143,3 +143,39 @@ def test_golden_same_atom_count_and_no_worse_hausdorff(case, seed):
     result = match(silos, sigma=1.0, sigma0=1.0, gamma0=1.0, n_iter=10, random_state=seed)
     assert result.n_global_atoms in case["n_global_atoms"]
     assert hausdorff(result.global_atoms, data[name + "/truth"]) <= case["hausdorff_max"] + 1e-6
+
+
+@pytest.mark.parametrize("sigma,sigma0", [
+    (np.array([0.5, 1.0, 2.0]), np.array([1.0, 2.0, 4.0])),   # per-dimension, constant ratio
+    (np.array([0.5, 1.0, 2.0]), 3.0),                           # per-dimension sigma only
+    (0.7, 3.0),                                                 # isotropic fast path
+])
+def test_fast_paths_equal_the_generic_gaussian_family(sigma, sigma0):
+    from spahm import families
+
+    _, silos, _ = planted_problem(seed=8, J=6, L=6, D=3, noise=0.8, spread=3.0)
+    kw = dict(gamma0=1.0, n_iter=3, random_state=0, optimize_hyperparameters=False, mu0=0.5)
+    fast = match(silos, sigma=sigma, sigma0=sigma0, **kw)
+    generic = match(silos, family=families.Gaussian(sigma, sigma0, 0.5), **kw)
+    # the same grouping (global atoms may be numbered differently) and the same atoms
+    za, zb = np.concatenate(fast.assignments), np.concatenate(generic.assignments)
+    pairs = dict(zip(za.tolist(), zb.tolist()))
+    assert len(set(zip(za.tolist(), zb.tolist()))) == len(pairs) == fast.n_global_atoms
+    order = [pairs[i] for i in range(fast.n_global_atoms)]
+    np.testing.assert_allclose(fast.global_atoms, generic.global_atoms[order], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fast.objective, generic.objective, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_offering_few_new_columns_first_changes_nothing(seed, monkeypatch):
+    """The restricted-then-full solve equals always solving with every new-atom column."""
+    import spahm.estimator as est
+
+    _, silos, _ = planted_problem(seed=seed, J=8, L=12, D=2, noise=1.5, spread=3.0, keep=0.8)
+    for gamma0 in (0.1, 1.0, 50.0):
+        monkeypatch.setattr(est, "NEW_COLUMNS_FIRST", 1)
+        few = match(silos, gamma0=gamma0, random_state=seed, n_iter=3)
+        monkeypatch.setattr(est, "NEW_COLUMNS_FIRST", 10**6)
+        full = match(silos, gamma0=gamma0, random_state=seed, n_iter=3)
+        np.testing.assert_allclose(few.objective, full.objective, rtol=1e-12)
+        np.testing.assert_allclose(few.global_atoms, full.global_atoms, rtol=1e-12)
