@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 METRICS_FILE = "metrics.csv"

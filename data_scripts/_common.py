@@ -1,0 +1,97 @@
+"""What every data script shares: one error type, downloads, sha256 checks, atomic writes and
+the command-line wrapper that turns an :class:`InstallError` into one clear line and exit 1."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+class InstallError(RuntimeError):
+    """A file is missing, cannot be downloaded, or fails its check (sha256, content)."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(url, timeout=60) -> bytes:
+    """The bytes at ``url``; any network failure becomes an :class:`InstallError` naming it."""
+    print(f"downloading {url}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read()
+    except OSError as exc:
+        raise InstallError(f"could not download {url}: {exc}") from None
+
+
+def fetch_to_file(url, path, timeout=120) -> Path:
+    """Stream ``url`` into ``path`` (for files too large to hold in memory)."""
+    print(f"downloading {url}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+    except OSError as exc:
+        Path(path).unlink(missing_ok=True)
+        raise InstallError(f"could not download {url}: {exc}") from None
+    return Path(path)
+
+
+def verify(files: dict, expected: dict, what: str) -> None:
+    """Check ``{name: bytes}`` against ``{name: sha256}``; one line per mismatch.
+
+    A truncated or corrupted download shows up here as a mismatch, before anything is written.
+    """
+    problems = []
+    for name, data in files.items():
+        digest = sha256_bytes(data)
+        if digest != expected[name]:
+            problems.append(f"{name}: sha256 {digest} differs from the expected {expected[name]} "
+                            f"({len(data)} bytes; truncated or corrupted?)")
+    if problems:
+        raise InstallError(f"{what} check failed:\n  " + "\n  ".join(problems))
+
+
+def write_atomic(path, data: bytes) -> Path:
+    """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def cli(main):
+    """Decorate a script's ``main``: an :class:`InstallError` prints ``error: ...``, exits 1."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None) -> int:
+        try:
+            return main(argv)
+        except InstallError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return wrapper

@@ -1,0 +1,180 @@
+"""Install the paper's 40 Project Gutenberg books (one silo each) and a coherence reference corpus.
+
+Books (paper section 4.2; mostly on World War I and astronomy): fetched by ID from Project
+Gutenberg's canonical plain-text URLs, ``https://www.gutenberg.org/cache/epub/<id>/pg<id>.txt``
+(older layouts ``files/<id>/<id>-0.txt`` and ``files/<id>/<id>.txt`` are tried next). The
+Gutenberg header and licence are stripped (everything outside the ``*** START OF`` / ``*** END
+OF`` markers); each book is written as ``<target>/books/<id>.txt``. ``MANIFEST.json`` records
+the source, the sha256 of the downloaded file and of the stripped text; ``--verify`` checks a
+later installation against a recorded manifest (Gutenberg revises files, so the sums of the
+paper's 2019 downloads cannot be known here).
+
+Reference corpus for UCI coherence: the paper used S. Lahiri's Gutenberg corpus (about 3,000
+English books; "Complexity of Word Collocation Networks", ACL SRW 2014), distributed by its
+author. Install it (or any folder of plain-text books) with ``reference --from DIR``, or fetch
+chosen Gutenberg IDs with ``reference --ids ...``; it lands in ``<target>/reference/``.
+
+Usage::
+
+    python -m data_scripts.gutenberg                            # the 40 books, canonical URLs
+    python -m data_scripts.gutenberg --from DIR                 # DIR holds pg<id>.txt / <id>.txt ...
+    python -m data_scripts.gutenberg reference --from DIR       # e.g. Lahiri's corpus, unpacked
+    python -m data_scripts.gutenberg reference --ids 1342 84    # Gutenberg books by ID
+    python -m data_scripts.gutenberg --verify data/gutenberg/books/MANIFEST.json
+
+Default target: ``data/gutenberg`` at the repo root (what the paper profile reads).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from data_scripts._common import REPO_DATA, InstallError, sha256_bytes, write_atomic
+
+BOOK_IDS = (22523, 40087, 15896, 25341, 16588, 15524, 47248, 26930, 47269, 20335, 35075, 20435,
+            13045, 29443, 29501, 29493, 30047, 24570, 6082, 26879, 793, 7947, 23601, 33438, 10409,
+            30114, 35937, 27477, 25267, 28570, 6630, 15636, 35744, 8172, 16767, 26556, 25992,
+            27378, 39142, 58810)
+URL_PATTERNS = (
+    "https://www.gutenberg.org/cache/epub/{id}/pg{id}.txt",
+    "https://www.gutenberg.org/files/{id}/{id}-0.txt",
+    "https://www.gutenberg.org/files/{id}/{id}.txt",
+)
+LOCAL_PATTERNS = ("pg{id}.txt", "{id}.txt", "{id}-0.txt", "pg{id}-0.txt")
+DEFAULT_TARGET = REPO_DATA / "gutenberg"
+
+_START = re.compile(r"^\s*\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*$",
+                    re.IGNORECASE | re.MULTILINE)
+_END = re.compile(r"^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK"
+                  r"|End of (?:the )?Project Gutenberg'?s? E-?(?:Book|text))[^\n]*$",
+                  re.IGNORECASE | re.MULTILINE)
+
+
+sha256 = sha256_bytes  # the name the manifest code and tests use
+
+
+def strip_gutenberg(raw: str) -> str:
+    """The text between the START and END markers (the whole text if a marker is absent)."""
+    start = _START.search(raw)
+    body = raw[start.end():] if start else raw
+    end = _END.search(body)
+    if end:
+        body = body[:end.start()]
+    return body.strip() + "\n"
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def download_book(book_id, timeout=60, pause=1.0):
+    """(bytes, url) of a book from the first canonical URL that answers."""
+    errors = []
+    for pattern in URL_PATTERNS:
+        url = pattern.format(id=book_id)
+        try:
+            print(f"downloading {url}", file=sys.stderr)
+            req = urllib.request.Request(url, headers={"User-Agent": "spahm-reproduction"})
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                data = response.read()
+            time.sleep(pause)                  # be gentle with gutenberg.org
+            return data, url
+        except OSError as exc:
+            errors.append(f"{url}: {exc}")
+    raise InstallError(f"book {book_id}: no canonical URL answered:\n  " + "\n  ".join(errors))
+
+
+def read_local_book(folder, book_id):
+    folder = Path(folder)
+    for pattern in LOCAL_PATTERNS:
+        path = folder / pattern.format(id=book_id)
+        if path.is_file():
+            return path.read_bytes(), str(path)
+    raise InstallError(f"{folder}: no file for book {book_id} "
+                       f"(looked for {', '.join(p.format(id=book_id) for p in LOCAL_PATTERNS)})")
+
+
+def install(items, folder: Path, strip=True) -> dict:
+    """Write ``items`` (name, raw bytes, source) as stripped UTF-8 text + MANIFEST.json."""
+    manifest = {}
+    for name, raw, source in items:
+        body = strip_gutenberg(_decode(raw)) if strip else _decode(raw)
+        encoded = body.encode("utf-8")
+        if len(body.split()) < 100:
+            raise InstallError(f"{name}: fewer than 100 words after stripping the header/licence")
+        write_atomic(folder / f"{name}.txt", encoded)
+        manifest[f"{name}.txt"] = {"source": source, "sha256_download": sha256(raw),
+                                   "sha256_text": sha256(encoded), "words": len(body.split())}
+    write_atomic(folder / "MANIFEST.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    return manifest
+
+
+def verify(manifest_path) -> list:
+    """Problems (empty if none) of the installed texts against a recorded manifest."""
+    manifest_path = Path(manifest_path)
+    manifest = json.loads(manifest_path.read_text())
+    problems = []
+    for name, entry in manifest.items():
+        path = manifest_path.parent / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif sha256(path.read_bytes()) != entry["sha256_text"]:
+            problems.append(f"{name}: sha256 differs from the manifest")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", nargs="?", choices=("books", "reference"), default="books")
+    parser.add_argument("--from", dest="source", type=Path, default=None,
+                        help="books: folder with pg<id>.txt/<id>.txt files; reference: any folder "
+                             "of plain-text files (searched recursively for *.txt)")
+    parser.add_argument("--ids", type=int, nargs="+", default=None,
+                        help="Gutenberg IDs (books: default the paper's 40; reference: required "
+                             "unless --from)")
+    parser.add_argument("--target", type=Path, default=DEFAULT_TARGET,
+                        help="install into TARGET/books or TARGET/reference (default data/gutenberg)")
+    parser.add_argument("--verify", type=Path, default=None,
+                        help="only check installed texts against this MANIFEST.json")
+    args = parser.parse_args(argv)
+    try:
+        if args.verify is not None:
+            problems = verify(args.verify)
+            if problems:
+                raise InstallError("verification failed:\n  " + "\n  ".join(problems))
+            print(f"{args.verify}: all texts match")
+            return 0
+        folder = args.target / args.what
+        if args.what == "reference" and args.source is not None and args.ids is None:
+            files = sorted(p for p in Path(args.source).rglob("*.txt") if p.is_file())
+            if not files:
+                raise InstallError(f"{args.source}: no .txt files")
+            items = [(p.stem, p.read_bytes(), str(p)) for p in files]
+        else:
+            ids = args.ids or (BOOK_IDS if args.what == "books" else None)
+            if ids is None:
+                raise InstallError("reference: give --from DIR (e.g. Lahiri's Gutenberg corpus) "
+                                   "or --ids ID ...")
+            items = []
+            for book_id in ids:
+                raw, src = (read_local_book(args.source, book_id) if args.source is not None
+                            else download_book(book_id))
+                items.append((str(book_id), raw, src))
+        manifest = install(items, folder)
+    except InstallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"installed {len(manifest)} texts into {folder} (sha256 in {folder / 'MANIFEST.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
