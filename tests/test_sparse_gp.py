@@ -1,0 +1,159 @@
+"""Sparse-GP local model, atom extraction, fused predictor and experts on tiny 1-D data."""
+import numpy as np
+import pytest
+
+from spahm import match
+from spahm.models.sparse_gp import (
+    FusedInducingPredictor,
+    LocalSparseGP,
+    Standardizer,
+    extract_atoms,
+    global_output_variance,
+    gpoe,
+    mixture_average,
+    nlpd,
+    rbcm,
+    rbf_kernel,
+    rmse,
+    silo_summary,
+    split_atoms,
+)
+
+
+@pytest.fixture(scope="module")
+def sine_gp():
+    """A sparse GP fitted to 80 noisy points of sin(x) on [-3, 3]."""
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(-3, 3, 80))[:, None]
+    y = np.sin(x[:, 0]) + 0.05 * rng.normal(size=80)
+    return LocalSparseGP(num_inducing=10, max_iters=200, random_state=0).fit(x, y)
+
+
+def test_standardizer_from_summaries_equals_pooled():
+    rng = np.random.default_rng(1)
+    silos = [rng.normal(size=(n, 3)) * [1, 5, 10] + [0, 3, -2] for n in (5, 9, 14)]
+    s = Standardizer.from_summaries([silo_summary(x) for x in silos])
+    pooled = np.vstack(silos)
+    np.testing.assert_allclose(s.mean, pooled.mean(0))
+    np.testing.assert_allclose(s.scale, pooled.std(0))
+    z = s.transform(pooled)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(0), 1)
+
+
+def test_standardizer_constant_column_does_not_divide_by_zero():
+    s = Standardizer.from_summaries([silo_summary(np.ones((4, 1)))])
+    assert np.isfinite(s.transform(np.ones((2, 1)))).all()
+
+
+def test_rbf_kernel_matches_gpy():
+    import GPy
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    k = GPy.kern.RBF(3, variance=1.7, lengthscale=[0.5, 1.0, 2.0], ARD=True)
+    np.testing.assert_allclose(rbf_kernel(a, b, 1.7, np.array([0.5, 1.0, 2.0])), k.K(a, b))
+
+
+def test_atoms_are_inducing_inputs_with_the_function_value(sine_gp):
+    atoms = extract_atoms(sine_gp, output_weight=2.0)
+    assert atoms.shape == (10, 2)
+    np.testing.assert_array_equal(atoms[:, 0], sine_gp.inducing_inputs_[:, 0])
+    inside = np.abs(atoms[:, 0]) < 2.8
+    # the known answer: the output part is 2 * sin(z) up to the fit's error
+    np.testing.assert_allclose(atoms[inside, 1], 2 * np.sin(atoms[inside, 0]), atol=0.1)
+    z, u = split_atoms(atoms, output_weight=2.0)
+    np.testing.assert_allclose(u, atoms[:, 1] / 2)
+    np.testing.assert_array_equal(z, sine_gp.inducing_inputs_)
+
+
+def test_fused_predictor_on_own_atoms_reproduces_the_sparse_gp_mean(sine_gp):
+    z, u = split_atoms(extract_atoms(sine_gp))
+    pred = FusedInducingPredictor(z, u, 0.0, sine_gp.variance_, sine_gp.lengthscale_,
+                                  sine_gp.noise_variance_)
+    x = np.linspace(-3, 3, 41)[:, None]
+    np.testing.assert_allclose(pred.predict(x)[0], sine_gp.predict(x)[0], atol=2e-3)
+    assert rmse(np.sin(x[:, 0]), pred.predict(x)[0]) < 0.1
+
+
+def test_fused_predictor_closed_form_single_point():
+    # one inducing point z=0 with output 2, exact: mean = 2 exp(-x^2 / (2 l^2)),
+    # var = v - v exp(-x^2 / l^2) (v=1.5, l=0.7)
+    p = FusedInducingPredictor([[0.0]], [2.0], 0.0, 1.5, [0.7], 0.1)
+    x = np.array([[0.0], [0.5], [2.0]])
+    mean, var = p.predict(x)
+    k = 1.5 * np.exp(-x[:, 0] ** 2 / (2 * 0.49))
+    np.testing.assert_allclose(mean, k / 1.5 * 2.0, rtol=1e-5)
+    np.testing.assert_allclose(var, np.maximum(1.5 - k**2 / 1.5, 1e-10), rtol=1e-4, atol=1e-5)
+    # a noisy pseudo-observation shrinks the mean towards the prior: 2 v / (v + s^2)
+    noisy = FusedInducingPredictor([[0.0]], [2.0], 0.5, 1.5, [0.7], 0.1)
+    assert noisy.predict([[0.0]])[0][0] == pytest.approx(2 * 1.5 / 2.0, rel=1e-5)
+
+
+def test_fused_predictor_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="inducing_inputs"):
+        FusedInducingPredictor(np.zeros((3, 1)), np.zeros(2), 0.0, 1.0, [1.0], 0.1)
+    with pytest.raises(ValueError, match="output_variance"):
+        FusedInducingPredictor(np.zeros((1, 1)), np.zeros(1), -1.0, 1.0, [1.0], 0.1)
+
+
+def test_fusing_two_halves_predicts_the_whole_function():
+    """Two silos see sin(2x) on [-3, 0] and [0, 3]; the fused model predicts both halves."""
+    rng = np.random.default_rng(3)
+    silos = []
+    for lo, hi in ((-3, 0), (0, 3)):
+        x = rng.uniform(lo, hi, 60)[:, None]
+        y = np.sin(2 * x[:, 0]) + 0.05 * rng.normal(size=60)
+        silos.append(LocalSparseGP(num_inducing=10, max_iters=200, random_state=1).fit(x, y))
+    res = match([extract_atoms(g) for g in silos], sigma=0.3, sigma0=1.0, gamma0=2.0,
+                random_state=0)
+    z, u = split_atoms(res.global_atoms)
+    s2 = global_output_variance(res.popularity, res.hyperparameters)
+    assert s2.shape == (res.n_global_atoms,) and (s2 > 0).all()
+    g = silos[0]
+    fused = FusedInducingPredictor(z, u, s2, g.variance_, g.lengthscale_, g.noise_variance_)
+    x = np.linspace(1.0, 2.8, 30)[:, None]  # the half silo 0 never saw
+    assert rmse(np.sin(2 * x[:, 0]), fused.predict(x)[0]) < 0.3  # 0.19 at the time of writing
+    assert rmse(np.sin(2 * x[:, 0]), g.predict(x)[0]) > 0.6  # 0.76: silo 0 alone
+
+
+def test_global_output_variance_formula():
+    hp = {"sigma": np.array([9.0, 0.5]), "sigma0": np.array([9.0, 2.0])}
+    v = global_output_variance(np.array([1, 4]), hp, output_weight=2.0)
+    np.testing.assert_allclose(v, [0.25 * 4 / (4 + 0.25) / 4, 0.25 * 4 / (16 + 0.25) / 4])
+
+
+def test_experts_combinations():
+    means = np.array([[1.0, 0.0], [3.0, 0.0]])
+    variances = np.array([[1.0, 1.0], [1.0, 4.0]])
+    m, v = gpoe(means, variances)
+    np.testing.assert_allclose(m, [2.0, 0.0])
+    np.testing.assert_allclose(v, [1.0, 1 / (0.5 + 0.125)])
+    m, v = mixture_average(means, variances)
+    np.testing.assert_allclose(m, [2.0, 0.0])
+    np.testing.assert_allclose(v, [2.0, 2.5])
+    # rBCM: an expert no more certain than the prior gets weight 0
+    m, v = rbcm(np.array([[5.0], [1.0]]), np.array([[4.0], [1.0]]), prior_variance=4.0)
+    beta = 0.5 * np.log(4.0)
+    precision = beta + (1 - beta) / 4.0
+    np.testing.assert_allclose(v, [1 / precision])
+    np.testing.assert_allclose(m, [beta * 1.0 / precision])
+
+
+def test_nlpd_of_standard_normal():
+    assert nlpd([0.0], [0.0], [1.0]) == pytest.approx(0.5 * np.log(2 * np.pi))
+    assert rmse([1.0, 3.0], [0.0, 0.0]) == pytest.approx(np.sqrt(5))
+
+
+def test_local_fit_is_deterministic():
+    x = np.linspace(-2, 2, 30)[:, None]
+    a = LocalSparseGP(num_inducing=5, max_iters=30, random_state=4).fit(x, np.cos(x[:, 0]))
+    b = LocalSparseGP(num_inducing=5, max_iters=30, random_state=4).fit(x, np.cos(x[:, 0]))
+    np.testing.assert_array_equal(extract_atoms(a), extract_atoms(b))
+
+
+def test_local_fit_validates():
+    with pytest.raises(ValueError, match="num_inducing"):
+        LocalSparseGP(num_inducing=0).fit(np.zeros((3, 1)), np.zeros(3))
+    with pytest.raises(ValueError, match="finite"):
+        LocalSparseGP().fit(np.array([[np.nan]]), np.zeros(1))
