@@ -20,6 +20,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
+from spahm import _progress
+
 METRICS_FILE = "metrics.csv"
 #: Wall times vary from run to run, so they are kept apart: metrics.csv is byte-identical for
 #: the same config and seed, timings.csv is not. A metric is a timing if its name ends in this.
@@ -204,7 +206,8 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
     for setting, trial in tqdm(todo, desc=desc or str(OmegaConf.select(cfg, "name", default="")),
                                disable=quiet or not todo, unit="trial"):
         seed = base_seed + trial
-        rows = trial_fn(dict(setting), trial, seed)
+        with _progress.enabled(not quiet):
+            rows = trial_fn(dict(setting), trial, seed)
         frame = pd.DataFrame(rows)
         missing = {"method", "metric", "value"} - set(frame.columns)
         if missing:

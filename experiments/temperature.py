@@ -51,6 +51,7 @@ from experiments._runner import (
     stopwatch,
 )
 from spahm import match
+from spahm._progress import progress
 from spahm.models.sparse_gp import (
     FusedInducingPredictor,
     LocalSparseGP,
@@ -245,7 +246,8 @@ def _silo_seed(seed, j, salt):
 
 def _fit_all(Xs, ys, num_inducing, seed, salt, m, n_jobs):
     jobs = (delayed(_fit_local)(X, y, num_inducing, _silo_seed(seed, j, salt), m)
-            for j, (X, y) in enumerate(zip(Xs, ys)))
+            for j, (X, y) in enumerate(progress(list(zip(Xs, ys)),
+                                                f"sparse GPs ({num_inducing} inducing points)")))
     return Parallel(n_jobs=n_jobs)(jobs)
 
 

@@ -57,3 +57,13 @@ def test_joblib_multirun_and_report(tmp_path):
     for job in jobs:
         rows = pd.read_csv(job / "metrics.csv")
         assert not rows.duplicated(["sigma_local", "J", "trial", "method", "metric"]).any()
+
+
+def test_progress_bars_follow_quiet(capsys):
+    from spahm import _progress
+
+    list(_progress.progress(range(3), "hidden"))
+    assert "hidden" not in capsys.readouterr().err
+    with _progress.enabled():
+        list(_progress.progress(range(3), "shown"))
+    assert "shown" in capsys.readouterr().err

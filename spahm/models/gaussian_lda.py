@@ -39,6 +39,8 @@ import time
 
 import numpy as np
 
+from .._progress import progress
+
 #: A downdate whose new determinant ratio ``s_D`` falls below this is recomputed from the
 #: sufficient statistics instead (guards the rank-one downdate against rounding).
 _DOWNDATE_FLOOR = 1e-10
@@ -169,7 +171,7 @@ class GaussianLDA:
         state.set_statistics(X, z)
 
         changed, times = [], []
-        for _ in range(int(self.n_iter)):
+        for _ in progress(range(int(self.n_iter)), "Gaussian LDA sweeps"):
             start = time.perf_counter()
             n_moved = _sweep(X, doc_of, z, ndk, state, alpha, rng.random(T))
             state.set_statistics(X, z)          # refactorise from the sufficient statistics

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
+from .._progress import progress
 from .._validation import check_int
 
 # Transition and initial probabilities are floored at this value before filtering, so the
@@ -327,7 +328,7 @@ class StickyHDPHMM:
         for r in range(self.n_restarts):
             z = self._initial_states(rng, seqs, K)
             log_beta = np.full(K, -np.log(K))
-            for it in range(self.n_iter):
+            for it in progress(range(self.n_iter), f"HDP-HMM restart {r + 1}/{self.n_restarts}"):
                 mu, C, log_beta, log_pi0, trans = self._sample_parameters(
                     rng, X, z, starts, lengths, prior, log_beta)
                 log_lik = gaussian_log_likelihood(X, mu, C)[np.maximum(pad_index, 0)]
