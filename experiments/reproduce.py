@@ -72,7 +72,7 @@ def main(argv=None):
     if shared is None:
         print(f"[reproduce] {args.shared} not found: data scripts download from canonical URLs")
 
-    ran, missing, failed = [], {}, {}
+    missing, failed = {}, {}
     for name in args.only:
         started = time.perf_counter()
         problems = install_data(name, args.profile, shared)
@@ -81,7 +81,6 @@ def main(argv=None):
             cfg = compose_config(name, args.profile, out_dir, args.overrides)
             print(f"[reproduce] {name} ({args.profile}) -> {out_dir}", flush=True)
             load_module(name).run(cfg)
-            ran.append(out_dir)
             print(f"[reproduce] {name} done in {time.perf_counter() - started:.0f} s", flush=True)
         except DataMissingError as exc:
             missing[name] = "; ".join(problems + [str(exc)])
@@ -97,8 +96,13 @@ def main(argv=None):
         preamble.append(f"- **{name}: not reproduced, its data is missing.** {why}")
     for name, why in failed.items():
         preamble.append(f"- **{name}: failed.** {why}")
+    # Every finished run of this profile goes into the report, not only those run now, so
+    # that `--only NAME` refreshes one application without dropping the others.
+    runs = [args.results / name / args.profile for name in EXPERIMENTS
+            if (args.results / name / args.profile / "metrics.csv").is_file()
+            and name not in missing and name not in failed]
     report = args.results / ("REPORT.md" if args.profile == "quick" else f"REPORT_{args.profile}.md")
-    write_report(ran, report, title=f"SPAHM reproduction report ({args.profile} profile)",
+    write_report(runs, report, title=f"SPAHM reproduction report ({args.profile} profile)",
                  preamble="\n".join(preamble), plots=False, relative_to=report.parent)
     print(f"[reproduce] report: {report}")
     return 1 if (missing or failed) else 0

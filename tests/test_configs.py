@@ -67,3 +67,30 @@ def test_progress_bars_follow_quiet(capsys):
     with _progress.enabled():
         list(_progress.progress(range(3), "shown"))
     assert "shown" in capsys.readouterr().err
+
+
+TINY_SIMULATED = ["trials=1", "data.L=5", "data.D=2", "data.M=60", "grid.sigma_local=[0.5]",
+                  "grid.J_at_sigma=3", "grid.J=[3]", "grid.sigma_at_J=0.5", "fusion.n_iter=2",
+                  "model.n_init=1", "quiet=true"]
+
+
+def test_reproduce_writes_the_report_and_names_missing_data(tmp_path, monkeypatch):
+    from experiments import reproduce
+
+    results = tmp_path / "results"
+    code = reproduce.main(["--only", "simulated", "--results", str(results), *TINY_SIMULATED])
+    assert code == 0
+    report = (results / "REPORT.md").read_text()
+    assert "## simulated (quick profile)" in report and "Expected ordering" in report
+    assert (results / "simulated" / "quick" / "metrics.csv").is_file()
+
+    # no data anywhere and no network: mocap is reported as not reproduced, exit status 1,
+    # and the simulated section stays in the report
+    monkeypatch.setenv("SPAHM_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setattr(reproduce, "install_data", lambda *a: ["download failed (test)"])
+    code = reproduce.main(["--only", "mocap", "--results", str(results)])
+    assert code == 1
+    report = (results / "REPORT.md").read_text()
+    assert "mocap: not reproduced, its data is missing." in report
+    assert "data_scripts.mocap" in report and "## simulated (quick profile)" in report
+    assert not (results / "mocap" / "quick" / "metrics.csv").exists()
