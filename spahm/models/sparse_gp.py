@@ -53,6 +53,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 # Added to the diagonal of a kernel matrix before its Cholesky factorisation (in units of
 # the signal variance): inducing inputs that nearly coincide make K_zz singular otherwise.
@@ -210,7 +211,11 @@ class LocalSparseGP:
         if not self.optimize_inducing:
             model.inducing_inputs.fix()
         if self.max_iters > 0:
-            with warnings.catch_warnings():
+            # One BLAS thread: GPy's matrices here are small, so threads cost more than they
+            # give (4x slower on 2 cores), and the L-BFGS path - hence the fitted model - would
+            # otherwise depend on the machine's thread count through rounding. Silos are fitted
+            # in parallel instead (``n_jobs``).
+            with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
                 # A trial step of L-BFGS-B can reach extreme parameter values where GPy's
                 # kernel gradients overflow or become NaN; GPy then reports an infinite
                 # objective and the optimiser backs off. Only these numpy RuntimeWarnings,
