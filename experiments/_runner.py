@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 from omegaconf import OmegaConf
+from threadpoolctl import threadpool_info
 from tqdm.auto import tqdm
 
 from spahm import _progress
@@ -120,11 +121,21 @@ def _git_commit():
         commit = out.stdout.strip()
         if out.returncode != 0 or not commit:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        # "dirty" means the code differs from the commit; results/ is where runs write.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def _thread_pools():
+    """Thread count of each loaded BLAS/OpenMP library (k-means' numbers depend on OpenMP's)."""
+    pools = {}
+    for pool in threadpool_info():
+        pools.setdefault(pool["internal_api"], pool["num_threads"])
+    return pools
 
 
 def provenance(cfg, wall_time=None, extra=None):
@@ -142,6 +153,7 @@ def provenance(cfg, wall_time=None, extra=None):
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "threads": _thread_pools(),
         "packages": versions,
         "wall_time_s": None if wall_time is None else round(wall_time, 3),
         "command": " ".join(sys.argv),

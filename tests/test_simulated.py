@@ -82,11 +82,26 @@ def test_end_to_end_writes_csv_figures_and_provenance(tmp_path):
     for fig in ("hausdorff_vs_sigma.png", "hausdorff_vs_J.png", "hyperparameter_error.png"):
         assert (tmp_path / fig).stat().st_size > 1000
     prov = json.loads((tmp_path / "provenance.json").read_text())
-    assert {"seed", "git_commit", "packages", "wall_time_s", "cpu_count"} <= set(prov)
+    assert {"seed", "git_commit", "packages", "wall_time_s", "cpu_count", "threads"} <= set(prov)
     assert (tmp_path / "config.yaml").read_text().startswith("seed: 0") or "name: simulated" in (
         tmp_path / "config.yaml").read_text()
     text = simulated.report(load_results(tmp_path))
     assert "Hausdorff" in text and "Expected ordering" in text
+    assert text.startswith("2 trials per grid point.")
+    assert "| SPAHM (k-means local atoms) | sigma0 |" in text and "Local k-means quality" in text
+
+
+def test_truth_mean_offset_uses_the_trials_own_truth(tmp_path):
+    """The report's mu0 diagnostic resamples the truth without data: it must be the trial's."""
+    cfg = tiny_cfg(tmp_path, "seed=7")
+    d = cfg.data
+    for t in (0, 1):
+        with_data = simulated.sample_problem(np.random.default_rng(7 + t), 4, 0.5, L=d.L, D=d.D,
+                                             mu0=d.mu0, M=d.M)
+        expected = 100 * abs(with_data["truth"].mean() - d.mu0) / d.mu0
+        assert simulated.truth_mean_offset_pct(cfg, [t], 4)[0] == pytest.approx(expected)
+    text = simulated.report(simulated.run(cfg), cfg)
+    assert "away from mu0 = 2 on average" in text
 
 
 def test_rerun_resumes_without_duplicating_rows(tmp_path):
