@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from spahm import _progress
 
 METRICS_FILE = "metrics.csv"
+PROVENANCE_FILE = "provenance.json"
 #: Wall times vary from run to run, so they are kept apart: metrics.csv is byte-identical for
 #: the same config and seed, timings.csv is not. A metric is a timing if its name ends in this.
 TIMINGS_FILE = "timings.csv"
@@ -152,6 +154,7 @@ def provenance(cfg, wall_time=None, extra=None):
         "git_commit": _git_commit(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
         "threads": _thread_pools(),
         "packages": versions,
@@ -162,11 +165,27 @@ def provenance(cfg, wall_time=None, extra=None):
     return info
 
 
+def _earlier_runs(out_dir):
+    """``{"earlier_runs": [...]}`` from the provenance a resumed run is about to replace.
+
+    Each entry keeps what identifies one invocation (commit, command, wall time, trials run);
+    ``wall_time_s`` None marks one that was interrupted. Empty when there is nothing to keep.
+    """
+    try:
+        old = json.loads((Path(out_dir) / PROVENANCE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    keep = ("date_utc", "git_commit", "command", "cpu_count", "threads", "wall_time_s",
+            "trials_run_now", "trials_resumed")
+    entry = {k: old[k] for k in keep if k in old}
+    return {"earlier_runs": list(old.get("earlier_runs", [])) + [entry]}
+
+
 def write_run_files(cfg, out_dir, wall_time=None, extra=None):
     """``config.yaml`` (resolved) and ``provenance.json`` in the run directory."""
     out_dir = Path(out_dir)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    atomic_write_text(out_dir / "provenance.json",
+    atomic_write_text(out_dir / PROVENANCE_FILE,
                       json.dumps(provenance(cfg, wall_time, extra), indent=2) + "\n")
 
 
@@ -203,14 +222,16 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
 
     frames = []
     done = set()
+    earlier = {}
     if resume and csv_path.exists():
+        earlier = _earlier_runs(out_dir)
         previous = load_results(out_dir)
         frames.append(previous)
         for _, row in previous[setting_cols + ["trial"]].drop_duplicates().iterrows():
             setting = {k: row[k] for k in setting_cols}
             done.add((_setting_key(_normalise(setting)), int(row["trial"])))
 
-    write_run_files(cfg, out_dir)
+    write_run_files(cfg, out_dir, extra=earlier)
     start = time.perf_counter()
     todo = [(s, t) for s in settings for t in range(n_trials)
             if (_setting_key(_normalise(s)), t) not in done]
@@ -233,7 +254,7 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
 
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     write_run_files(cfg, out_dir, wall_time=time.perf_counter() - start,
-                    extra={"trials_run_now": len(todo), "trials_resumed": len(done)})
+                    extra={"trials_run_now": len(todo), "trials_resumed": len(done), **earlier})
     return df
 
 

@@ -114,6 +114,11 @@ def test_rerun_resumes_without_duplicating_rows(tmp_path):
     after = pd.read_csv(tmp_path / "metrics.csv")
     assert set(after.trial) == {0, 1, 2}
     assert not after.duplicated(["sigma_local", "J", "trial", "method", "metric"]).any()
+    # the provenance keeps every invocation that wrote into the directory
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["trials_run_now"] == 2 and prov["trials_resumed"] == 4
+    assert [r["trials_run_now"] for r in prov["earlier_runs"]] == [4, 0]
+    assert all(r["wall_time_s"] is not None for r in prov["earlier_runs"])
 
 
 def test_same_config_and_seed_give_byte_identical_csv(tmp_path):
@@ -151,3 +156,5 @@ def test_interrupted_run_keeps_finished_trials_and_rerun_completes(tmp_path, mon
     full = pd.read_csv(tmp_path / "metrics.csv")
     assert len(full.groupby(["sigma_local", "J", "trial"])) == 4
     assert not full.duplicated(["sigma_local", "J", "trial", "method", "metric"]).any()
+    earlier = json.loads((tmp_path / "provenance.json").read_text())["earlier_runs"]
+    assert len(earlier) == 1 and earlier[0]["wall_time_s"] is None  # marks the interruption
