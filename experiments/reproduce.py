@@ -20,6 +20,7 @@ from experiments._runner import DataMissingError, _git_commit
 from experiments.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ("quick", "paper")
 
 #: Data each experiment x profile needs: (data script module, extra args, folder under --shared
 #: to install from, or None when there is no local copy and the canonical URL is the source).
@@ -61,7 +62,7 @@ def compose_config(name, profile, out_dir, overrides=()):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=("quick", "paper"), default="quick")
+    parser.add_argument("--profile", choices=PROFILES, default="quick")
     parser.add_argument("--only", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data",
                         help="local folder holding the datasets (default ../shared/data)")
@@ -101,11 +102,24 @@ def main(argv=None):
     runs = [args.results / name / args.profile for name in EXPERIMENTS
             if (args.results / name / args.profile / "metrics.csv").is_file()
             and name not in missing and name not in failed]
-    report = args.results / ("REPORT.md" if args.profile == "quick" else f"REPORT_{args.profile}.md")
+    for name in EXPERIMENTS:
+        if args.results / name / args.profile not in runs and name not in missing | failed.keys():
+            preamble.append(f"- **{name}:** no finished {args.profile} run in "
+                            f"`{name}/{args.profile}/`.")
+    report = args.results / report_name(args.profile)
+    others = [f"[`{report_name(p)}`]({report_name(p)})" for p in PROFILES
+              if p != args.profile and (args.results / report_name(p)).is_file()]
+    if others:
+        preamble += ["", "Other profiles' reports: " + ", ".join(others) + "."]
     write_report(runs, report, title=f"SPAHM reproduction report ({args.profile} profile)",
                  preamble="\n".join(preamble), plots=False, relative_to=report.parent)
     print(f"[reproduce] report: {report}")
     return 1 if (missing or failed) else 0
+
+
+def report_name(profile):
+    """``REPORT.md`` for the quick profile (the README's main job), else ``REPORT_<profile>.md``."""
+    return "REPORT.md" if profile == "quick" else f"REPORT_{profile}.md"
 
 
 def load_module(name):

@@ -83,6 +83,15 @@ def test_reproduce_writes_the_report_and_names_missing_data(tmp_path, monkeypatc
     report = (results / "REPORT.md").read_text()
     assert "## simulated (quick profile)" in report and "Expected ordering" in report
     assert (results / "simulated" / "quick" / "metrics.csv").is_file()
+    assert "**topics:** no finished quick run in `topics/quick/`." in report
+
+    # a paper-profile report links to the quick one, and the other way round
+    code = reproduce.main(["--profile", "paper", "--only", "simulated", "--results", str(results),
+                           *TINY_SIMULATED])
+    assert code == 0
+    assert "[`REPORT.md`](REPORT.md)" in (results / "REPORT_paper.md").read_text()
+    reproduce.main(["--only", "simulated", "--results", str(results), *TINY_SIMULATED])
+    assert "[`REPORT_paper.md`](REPORT_paper.md)" in (results / "REPORT.md").read_text()
 
     # no data anywhere and no network: mocap is reported as not reproduced, exit status 1,
     # and the simulated section stays in the report
