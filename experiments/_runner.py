@@ -190,6 +190,45 @@ def write_run_files(cfg, out_dir, wall_time=None, extra=None):
 
 
 # ---------------------------------------------------------------------------- the loop
+#: Config keys a resumed run may change: more trials or grid points add rows keyed by setting
+#: and trial; the others do not change any number.
+RESUMABLE_KEYS = ("trials", "grid", "quiet", "resume", "output_dir", "n_jobs")
+
+
+def _flatten(node, prefix=""):
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_resumable(cfg, out_dir):
+    """Raise :class:`ConfigError` if ``out_dir`` holds trials run with another config.
+
+    Only the keys in :data:`RESUMABLE_KEYS` may differ, so a resumed run never mixes trials
+    of different settings in one CSV.
+    """
+    saved_path = Path(out_dir) / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = _flatten(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True))
+    now = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    absent = "<absent>"
+    changed = [
+        f"{key}: {saved.get(key, absent)!r} there, {now.get(key, absent)!r} now"
+        for key in sorted(set(saved) | set(now))
+        if key.split(".")[0] not in RESUMABLE_KEYS and saved.get(key, absent) != now.get(key, absent)
+    ]
+    if changed:
+        raise ConfigError(
+            f"{out_dir} holds trials run with another config ({'; '.join(changed)}). "
+            "Resume with the same config, write to another directory, or pass resume=false "
+            "to start it over.")
+
+
 def _setting_key(setting):
     return tuple(sorted((k, repr(v)) for k, v in setting.items()))
 
@@ -224,6 +263,7 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
     done = set()
     earlier = {}
     if resume and csv_path.exists():
+        check_resumable(cfg, out_dir)
         earlier = _earlier_runs(out_dir)
         previous = load_results(out_dir)
         frames.append(previous)

@@ -121,6 +121,18 @@ def test_rerun_resumes_without_duplicating_rows(tmp_path):
     assert all(r["wall_time_s"] is not None for r in prov["earlier_runs"])
 
 
+def test_resume_refuses_a_directory_run_with_another_config(tmp_path):
+    simulated.run(tiny_cfg(tmp_path))
+    before = (tmp_path / "metrics.csv").read_bytes()
+    with pytest.raises(ConfigError, match=r"fusion\.gamma0: 1\.0 there, 2\.0 now"):
+        simulated.run(tiny_cfg(tmp_path, "fusion.gamma0=2.0"))
+    assert (tmp_path / "metrics.csv").read_bytes() == before
+    # more grid points are fine (rows are keyed by setting); resume=false starts over
+    simulated.run(tiny_cfg(tmp_path, "grid.J=[3,5]"))
+    simulated.run(tiny_cfg(tmp_path, "fusion.gamma0=2.0", "resume=false"))
+    assert len(pd.read_csv(tmp_path / "metrics.csv").groupby(["sigma_local", "J", "trial"])) == 4
+
+
 def test_same_config_and_seed_give_byte_identical_csv(tmp_path):
     simulated.run(tiny_cfg(tmp_path / "a"))
     simulated.run(tiny_cfg(tmp_path / "b"))
