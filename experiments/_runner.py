@@ -217,10 +217,13 @@ def check_resumable(cfg, out_dir):
     saved = _flatten(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True))
     now = _flatten(OmegaConf.to_container(cfg, resolve=True))
     absent = "<absent>"
+    # A key added to the configs after the run is fine while it is null: new keys default to
+    # null meaning "as before", so older run directories stay resumable.
     changed = [
         f"{key}: {saved.get(key, absent)!r} there, {now.get(key, absent)!r} now"
         for key in sorted(set(saved) | set(now))
         if key.split(".")[0] not in RESUMABLE_KEYS and saved.get(key, absent) != now.get(key, absent)
+        and not (key not in saved and now[key] is None)
     ]
     if changed:
         raise ConfigError(

@@ -59,6 +59,8 @@ def validate(cfg):
     require(cfg, "data.mu0", math.isfinite, "a finite number")
     if cfg.data.sigma0 is not None:
         require(cfg, "data.sigma0", positive, "a positive number or null (sqrt(L))")
+    if cfg.data.data_sd is not None:
+        require(cfg, "data.data_sd", positive, "a positive number or null (sigma_local)")
     require(cfg, "grid.sigma_local", lambda v: len(v) > 0 and all(x > 0 for x in v),
             "a non-empty list of positive noise levels")
     require(cfg, "grid.J", lambda v: len(v) > 0 and all(isinstance(x, int) and x > 0 for x in v),
@@ -82,10 +84,12 @@ def settings(cfg):
 
 # ---------------------------------------------------------------------------- data
 def sample_problem(rng, J, sigma_local, L=50, D=50, mu0=2.0, sigma0=None, popularity=(1.0, 1.0),
-                   M=5000, dirichlet_alpha=1.0):
+                   M=5000, dirichlet_alpha=1.0, data_sd=None):
     """Sample one simulated fusion problem as in the paper.
 
     A silo that happens to select no global atom redraws its selection (a silo must hold data).
+    Its M points lie around its local atoms with sd ``data_sd``; None means ``sigma_local``, as
+    the paper's text says (the authors' released code uses 0.1 at every ``sigma_local``).
 
     Returns
     -------
@@ -93,6 +97,7 @@ def sample_problem(rng, J, sigma_local, L=50, D=50, mu0=2.0, sigma0=None, popula
     ``data`` (list of (M, D), or None when M == 0) and ``sigma0``.
     """
     sigma0 = math.sqrt(L) if sigma0 is None else sigma0
+    data_sd = sigma_local if data_sd is None else data_sd
     theta = rng.normal(mu0, sigma0, size=(L, D))
     p = rng.beta(*popularity, size=L)
     masks = rng.random((J, L)) < p
@@ -106,7 +111,7 @@ def sample_problem(rng, J, sigma_local, L=50, D=50, mu0=2.0, sigma0=None, popula
         for atoms in local_atoms:
             weights = rng.dirichlet(np.full(len(atoms), dirichlet_alpha))
             labels = rng.choice(len(atoms), size=M, p=weights)
-            data.append(atoms[labels] + rng.normal(0.0, sigma_local, size=(M, D)))
+            data.append(atoms[labels] + rng.normal(0.0, data_sd, size=(M, D)))
     return {"truth": theta[masks.any(axis=0)], "local_atoms": local_atoms, "data": data,
             "sigma0": sigma0}
 
@@ -149,7 +154,8 @@ def trial(cfg, setting, seed):
     needs_data = any(m != "spahm_true" for m in methods)
     problem = sample_problem(rng, J, sigma_local, L=d.L, D=d.D, mu0=d.mu0, sigma0=d.sigma0,
                              popularity=(d.popularity_a, d.popularity_b),
-                             M=d.M if needs_data else 0, dirichlet_alpha=d.dirichlet_alpha)
+                             M=d.M if needs_data else 0, dirichlet_alpha=d.dirichlet_alpha,
+                             data_sd=d.data_sd)
     truth = problem["truth"]
     k_true = len(truth)
     rows = [("truth", "n_atoms", k_true)]

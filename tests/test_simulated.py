@@ -42,6 +42,7 @@ def test_mistyped_key_fails_at_composition():
     ("grid.sigma_local=[-1.0]", "grid.sigma_local"),
     ("grid.J=[0]", "grid.J"),
     ("data.M=-5", "data.M"),
+    ("data.data_sd=0", "data.data_sd"),
     ("fusion.gamma0=0", "fusion.gamma0"),
     ("methods=[spahm_true,nonsense]", "methods"),
 ])
@@ -131,6 +132,32 @@ def test_resume_refuses_a_directory_run_with_another_config(tmp_path):
     simulated.run(tiny_cfg(tmp_path, "grid.J=[3,5]"))
     simulated.run(tiny_cfg(tmp_path, "fusion.gamma0=2.0", "resume=false"))
     assert len(pd.read_csv(tmp_path / "metrics.csv").groupby(["sigma_local", "J", "trial"])) == 4
+
+
+def test_resume_accepts_a_key_added_since_while_it_is_null(tmp_path):
+    simulated.run(tiny_cfg(tmp_path))
+    saved = tmp_path / "config.yaml"
+    lines = saved.read_text().splitlines(keepends=True)
+    saved.write_text("".join(line for line in lines if "data_sd:" not in line))
+    simulated.run(tiny_cfg(tmp_path, "trials=3"))  # data_sd null: resumes
+    saved.write_text("".join(line for line in lines if "data_sd:" not in line))
+    with pytest.raises(ConfigError, match=r"data\.data_sd: '<absent>' there, 0\.1 now"):
+        simulated.run(tiny_cfg(tmp_path, "trials=3", "data.data_sd=0.1"))
+
+
+def test_data_sd_sets_the_spread_of_silo_points_only():
+    kw = dict(J=4, sigma_local=2.0, L=8, D=5, M=4000)
+    default = simulated.sample_problem(np.random.default_rng(3), **kw)
+    same = simulated.sample_problem(np.random.default_rng(3), data_sd=2.0, **kw)
+    tight = simulated.sample_problem(np.random.default_rng(3), data_sd=0.1, **kw)
+    assert all(np.array_equal(a, b) for a, b in zip(default["data"], same["data"]))
+    for key in ("truth", "local_atoms"):  # the atoms do not depend on data_sd
+        assert all(np.array_equal(a, b) for a, b in zip(default[key], tight[key]))
+    from scipy.spatial.distance import cdist
+
+    for x, atoms in zip(tight["data"], tight["local_atoms"]):
+        offsets = x - atoms[cdist(x, atoms).argmin(axis=1)]
+        assert offsets.std() == pytest.approx(0.1, rel=0.05)
 
 
 def test_same_config_and_seed_give_byte_identical_csv(tmp_path):
