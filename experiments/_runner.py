@@ -14,6 +14,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -115,7 +116,10 @@ def stopwatch():
 
 
 # ---------------------------------------------------------------------------- provenance
+@lru_cache(maxsize=1)
 def _git_commit():
+    """The commit (``-dirty`` if the code differs) at the first call: the code this process
+    imported, even if the checkout moves on while a long run is going."""
     try:
         root = Path(__file__).resolve().parents[1]
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
