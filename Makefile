@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared/data
 
-.PHONY: reproduce test test-slow paper venv benchmark clean-venv
+.PHONY: reproduce report test test-slow paper venv benchmark clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 1; }
@@ -19,6 +19,10 @@ venv: $(VENV)/.installed
 
 reproduce: venv
 	$(PY) -m experiments.reproduce --shared $(SHARED)
+
+report: venv
+	$(PY) -m experiments.reproduce --report-only
+	$(PY) -m experiments.reproduce --report-only --profile paper
 
 test: venv
 	$(PY) -m pytest -q

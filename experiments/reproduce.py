@@ -1,6 +1,7 @@
 """The README's main job: install the data at hand, run every experiment, write results/REPORT.md.
 
     python -m experiments.reproduce [--profile quick|paper] [--only NAME ...] [--shared DIR]
+    python -m experiments.reproduce --report-only [--profile ...]   # rebuild the report only
 
 For each experiment its data script installs the data from ``--shared`` (a local folder such
 as the project's ``../shared/data``) when that folder holds it, else from the canonical URL.
@@ -67,6 +68,8 @@ def main(argv=None):
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data",
                         help="local folder holding the datasets (default ../shared/data)")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--report-only", action="store_true",
+                        help="install and run nothing: rebuild the report from the finished runs")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every experiment")
     args = parser.parse_args(argv)
     shared = args.shared if args.shared.is_dir() else None
@@ -74,7 +77,7 @@ def main(argv=None):
         print(f"[reproduce] {args.shared} not found: data scripts download from canonical URLs")
 
     missing, failed = {}, {}
-    for name in args.only:
+    for name in [] if args.report_only else args.only:
         started = time.perf_counter()
         problems = install_data(name, args.profile, shared)
         out_dir = args.results / name / args.profile

@@ -93,6 +93,13 @@ def test_reproduce_writes_the_report_and_names_missing_data(tmp_path, monkeypatc
     reproduce.main(["--only", "simulated", "--results", str(results), *TINY_SIMULATED])
     assert "[`REPORT_paper.md`](REPORT_paper.md)" in (results / "REPORT.md").read_text()
 
+    # --report-only rebuilds the report from the saved runs and touches no run directory
+    run_files = {p: p.read_bytes() for p in (results / "simulated").rglob("*") if p.is_file()}
+    (results / "REPORT.md").unlink()
+    assert reproduce.main(["--report-only", "--results", str(results)]) == 0
+    assert "## simulated (quick profile)" in (results / "REPORT.md").read_text()
+    assert {p: p.read_bytes() for p in (results / "simulated").rglob("*") if p.is_file()} == run_files
+
     # no data anywhere and no network: mocap is reported as not reproduced, exit status 1,
     # and the simulated section stays in the report
     monkeypatch.setenv("SPAHM_DATA", str(tmp_path / "no-data"))
