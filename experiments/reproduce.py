@@ -113,7 +113,7 @@ def main(argv=None):
     others = [f"[`{report_name(p)}`]({report_name(p)})" for p in PROFILES
               if p != args.profile and (args.results / report_name(p)).is_file()]
     if others:
-        preamble += ["", "Other profiles' reports: " + ", ".join(others) + "."]
+        preamble += [""] * bool(preamble[-1]) + ["Other profiles' reports: " + ", ".join(others) + "."]
     write_report(runs, report, title=f"SPAHM reproduction report ({args.profile} profile)",
                  preamble="\n".join(preamble), plots=False, relative_to=report.parent)
     print(f"[reproduce] report: {report}")
