@@ -284,6 +284,9 @@ def report(df, cfg=None) -> str:
               "at J=100; both k-means baselines stay between 7 and 47.", ""]
     lines += ["### Expected ordering: SPAHM below both k-means baselines at every setting", ""]
     lines += check_ordering(stats)
+    paper = check_ordering(paper_sigma_stats())
+    lines += ["", "The paper's own Fig. 2 values (J = 20, as read off its plot) under the same "
+              "check:", "", *[line.replace("- does NOT", "- paper: does NOT") for line in paper]]
     lines += ["", *_hyperparameter_table(df, J0, cfg), "", *_local_kmeans_table(df)]
     return "\n".join(lines) + "\n"
 
@@ -343,6 +346,13 @@ def _local_kmeans_table(df):
             "| sigma, J | " + " | ".join(f"{s:g}, {J}" for s, J in keys) + " |",
             "|---" * (len(keys) + 1) + "|",
             "| distance | " + " | ".join(f"{means[k]:.1f}" for k in keys) + " |"]
+
+
+def paper_sigma_stats(J=20):
+    """The paper's Fig. 2 (left) values in the layout of :func:`summarise`."""
+    return pd.DataFrame([
+        {"sigma_local": s, "J": J, "method": m, "mean": PAPER_SIGMA[m][i]}
+        for i, s in enumerate(PAPER_SIGMA["sigma_local"]) for m in METHODS])
 
 
 def check_ordering(stats):

@@ -197,3 +197,13 @@ def test_interrupted_run_keeps_finished_trials_and_rerun_completes(tmp_path, mon
     assert not full.duplicated(["sigma_local", "J", "trial", "method", "metric"]).any()
     earlier = json.loads((tmp_path / "provenance.json").read_text())["earlier_runs"]
     assert len(earlier) == 1 and earlier[0]["wall_time_s"] is None  # marks the interruption
+
+
+def test_ordering_check_on_the_papers_own_values():
+    """Fig. 2's own numbers put k-means on local centroids level with or below SPAHM on k-means
+    atoms at sigma <= 1; the check must say so, and nothing at sigma >= 2."""
+    lines = simulated.check_ordering(simulated.paper_sigma_stats())
+    assert len(lines) == 4
+    assert ("- does NOT hold at sigma=0.5, J=20: SPAHM (k-means local atoms) 3.90 vs best "
+            "baseline 3.70") in lines
+    assert not [line for line in lines if any(f"sigma={s}," in line for s in (2, 5, 10))]
