@@ -116,6 +116,15 @@ def sample_problem(rng, J, sigma_local, L=50, D=50, mu0=2.0, sigma0=None, popula
             "sigma0": sigma0}
 
 
+def configured_problem(cfg, seed, J, sigma_local, with_data=True):
+    """:func:`sample_problem` with the config's ``data`` settings and a generator seeded by ``seed``."""
+    d = cfg.data
+    return sample_problem(np.random.default_rng(seed), J, sigma_local, L=d.L, D=d.D, mu0=d.mu0,
+                          sigma0=d.sigma0, popularity=(d.popularity_a, d.popularity_b),
+                          M=d.M if with_data else 0, dirichlet_alpha=d.dirichlet_alpha,
+                          data_sd=d.data_sd)
+
+
 # ---------------------------------------------------------------------------- one trial
 def _fusion_kwargs(cfg, seed):
     kwargs = OmegaConf.to_container(cfg.fusion, resolve=True)
@@ -148,14 +157,9 @@ def _spahm_rows(method, atoms, problem, cfg, seed, sigma_local, extra_time=0.0):
 def trial(cfg, setting, seed):
     """All methods on one sampled problem; returns tidy rows."""
     sigma_local, J = setting["sigma_local"], setting["J"]
-    rng = np.random.default_rng(seed)
-    d = cfg.data
     methods = list(cfg.methods)
     needs_data = any(m != "spahm_true" for m in methods)
-    problem = sample_problem(rng, J, sigma_local, L=d.L, D=d.D, mu0=d.mu0, sigma0=d.sigma0,
-                             popularity=(d.popularity_a, d.popularity_b),
-                             M=d.M if needs_data else 0, dirichlet_alpha=d.dirichlet_alpha,
-                             data_sd=d.data_sd)
+    problem = configured_problem(cfg, seed, J, sigma_local, with_data=needs_data)
     truth = problem["truth"]
     k_true = len(truth)
     rows = [("truth", "n_atoms", k_true)]
@@ -324,14 +328,10 @@ def truth_mean_offset_pct(cfg, trials, J):
     The truth is drawn before the silo data, so sampling without data (M=0) gives the same
     atoms as the trial did; every sigma setting of a trial shares them.
     """
-    d = cfg.data
-    out = []
-    for t in trials:
-        problem = sample_problem(np.random.default_rng(int(cfg.seed) + int(t)), J, 1.0, L=d.L,
-                                 D=d.D, mu0=d.mu0, sigma0=d.sigma0,
-                                 popularity=(d.popularity_a, d.popularity_b), M=0)
-        out.append(100.0 * abs(problem["truth"].mean() - d.mu0) / abs(d.mu0))
-    return out
+    mu0 = cfg.data.mu0
+    truths = (configured_problem(cfg, int(cfg.seed) + int(t), J, 1.0, with_data=False)["truth"]
+              for t in trials)
+    return [100.0 * abs(truth.mean() - mu0) / abs(mu0) for truth in truths]
 
 
 def _local_kmeans_table(df):
