@@ -106,7 +106,7 @@ def main(argv=None):
             if (args.results / name / args.profile / "metrics.csv").is_file()
             and name not in missing and name not in failed]
     for name in EXPERIMENTS:
-        if args.results / name / args.profile not in runs and name not in missing | failed.keys():
+        if args.results / name / args.profile not in runs and name not in {**missing, **failed}:
             preamble.append(f"- **{name}:** no finished {args.profile} run in "
                             f"`{name}/{args.profile}/`.")
     report = args.results / report_name(args.profile)
