@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from experiments import EXPERIMENTS
-from experiments._runner import DataMissingError, _git_commit
+from experiments._runner import METRICS_FILE, DataMissingError, _git_commit
 from experiments.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,9 @@ def main(argv=None):
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data",
                         help="local folder holding the datasets (default ../shared/data)")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs already in results/ instead of rerunning them "
+                             "from scratch")
     parser.add_argument("--report-only", action="store_true",
                         help="install and run nothing: rebuild the report from the finished runs")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every experiment")
@@ -76,16 +79,21 @@ def main(argv=None):
     if shared is None:
         print(f"[reproduce] {args.shared} not found: data scripts download from canonical URLs")
 
-    missing, failed = {}, {}
+    missing, failed, rerun = {}, {}, {}
+    overrides = [*args.overrides, *([] if args.resume else ["resume=false"])]
     for name in [] if args.report_only else args.only:
         started = time.perf_counter()
         problems = install_data(name, args.profile, shared)
         out_dir = args.results / name / args.profile
+        previous = _read_bytes(out_dir / METRICS_FILE)
         try:
-            cfg = compose_config(name, args.profile, out_dir, args.overrides)
+            cfg = compose_config(name, args.profile, out_dir, overrides)
             print(f"[reproduce] {name} ({args.profile}) -> {out_dir}", flush=True)
             load_module(name).run(cfg)
             print(f"[reproduce] {name} done in {time.perf_counter() - started:.0f} s", flush=True)
+            if previous is not None and not args.resume:
+                same = _read_bytes(out_dir / METRICS_FILE) == previous
+                rerun[name] = "is byte-identical to" if same else "**differs from**"
         except DataMissingError as exc:
             missing[name] = "; ".join(problems + [str(exc)])
             print(f"[reproduce] {name}: NOT RUN, data missing: {missing[name]}", file=sys.stderr)
@@ -96,6 +104,9 @@ def main(argv=None):
     preamble = [f"Profile: **{args.profile}**. Commit: `{_git_commit()}`. "
                 f"Regenerate with `make reproduce` (quick) or `make paper`; redraw figures from "
                 f"the saved CSVs with `spahm-report results/<experiment>/<profile>`.", ""]
+    for name, verdict in rerun.items():
+        preamble.append(f"- **{name}:** rerun from scratch; its `metrics.csv` {verdict} the "
+                        "one it replaced.")
     for name, why in missing.items():
         preamble.append(f"- **{name}: not reproduced, its data is missing.** {why}")
     for name, why in failed.items():
@@ -118,6 +129,10 @@ def main(argv=None):
                  preamble="\n".join(preamble), plots=False, relative_to=report.parent)
     print(f"[reproduce] report: {report}")
     return 1 if (missing or failed) else 0
+
+
+def _read_bytes(path):
+    return Path(path).read_bytes() if Path(path).is_file() else None
 
 
 def report_name(profile):

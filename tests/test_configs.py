@@ -91,7 +91,16 @@ def test_reproduce_writes_the_report_and_names_missing_data(tmp_path, monkeypatc
     assert code == 0
     assert "[`REPORT.md`](REPORT.md)" in (results / "REPORT_paper.md").read_text()
     reproduce.main(["--only", "simulated", "--results", str(results), *TINY_SIMULATED])
-    assert "[`REPORT_paper.md`](REPORT_paper.md)" in (results / "REPORT.md").read_text()
+    report = (results / "REPORT.md").read_text()
+    assert "[`REPORT_paper.md`](REPORT_paper.md)" in report
+    # the main job reruns from scratch and says whether it got the same numbers
+    assert ("**simulated:** rerun from scratch; its `metrics.csv` is byte-identical to the one it "
+            "replaced.") in report
+    metrics = results / "simulated" / "quick" / "metrics.csv"
+    metrics.write_text(metrics.read_text().replace(",0,", ",99,", 1))
+    reproduce.main(["--only", "simulated", "--results", str(results), *TINY_SIMULATED])
+    assert "its `metrics.csv` **differs from** the one it replaced" in (
+        results / "REPORT.md").read_text()
 
     # --report-only rebuilds the report from the saved runs and touches no run directory
     run_files = {p: p.read_bytes() for p in (results / "simulated").rglob("*") if p.is_file()}
