@@ -237,14 +237,9 @@ def plot(df, out_dir, cfg=None):
             by_J, "J", methods, LABELS, PAPER_J, xlabel="number of silos J",
             ylabel="Hausdorff distance to true global atoms",
             title=f"Simulated data, $\\sigma$ = {s0:g}", path=out_dir / "hausdorff_vs_J.png")
-    hyper = []
-    for name in ("mu0", "sigma", "sigma0", "n_atoms"):
-        s = summarise(df[df.J == J0], f"relerr_{name}_pct")
-        s["method"] = s["method"] + ":" + name
-        hyper.append(s)
-    hyper = pd.concat(hyper)
+    hyper = hyperparameter_errors(df, J0)
     if len(hyper):
-        keys = [f"{m}:{n}" for m in SPAHM_METHODS for n in ("mu0", "sigma", "sigma0", "n_atoms")]
+        keys = [f"{m}:{n}" for m in SPAHM_METHODS for n in PAPER_HYPER]
         keys = [k for k in keys if k in set(hyper.method)]
         labels = {k: f"{'true atoms' if k.startswith('spahm_true') else 'k-means atoms'}: "
                      f"{k.split(':')[1]}" for k in keys}
@@ -295,26 +290,36 @@ def report(df, cfg=None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def hyperparameter_errors(df, J0):
+    """Mean and sd over trials of the relative error (%) of SPAHM's estimates at J = J0, one
+    row per sigma and ``method`` = ``"<spahm method>:<estimate>"`` (the supplement's figure)."""
+    frames = []
+    for name in PAPER_HYPER:
+        s = summarise(df[df.J == J0], f"relerr_{name}_pct")
+        s["method"] = s["method"] + ":" + name
+        frames.append(s)
+    return pd.concat(frames, ignore_index=True)
+
+
 def _hyperparameter_table(df, J0, cfg=None):
     """The supplement's figure as a table: relative error (%) of SPAHM's estimates at J0."""
-    sub = df[(df.J == J0) & df.metric.str.startswith("relerr_")]
-    if sub.empty:
+    hyper = hyperparameter_errors(df, J0)
+    if hyper.empty:
         return []
     paper = ", ".join(f"{k} {v}" for k, v in PAPER_HYPER.items())
-    sigmas = sorted(sub.sigma_local.unique())
+    sigmas = sorted(hyper.sigma_local.unique())
     lines = [f"### Relative error (%) of SPAHM's estimates at J = {J0}, mean over trials "
              f"(supplement, on k-means atoms: {paper})", "",
              "| method | estimate | " + " | ".join(f"sigma={s:g}" for s in sigmas) + " |",
              "|---|---" + "|---" * len(sigmas) + "|"]
-    means = sub.groupby(["method", "metric", "sigma_local"])["value"].mean()
+    means = hyper.set_index(["method", "sigma_local"])["mean"]
     for m in SPAHM_METHODS:
         for name in PAPER_HYPER:
-            key = (m, f"relerr_{name}_pct")
-            cells = [f"{means[key + (s,)]:.1f}" if key + (s,) in means.index else "-"
-                     for s in sigmas]
+            key = f"{m}:{name}"
+            cells = [f"{means[(key, s)]:.1f}" if (key, s) in means.index else "-" for s in sigmas]
             lines.append(f"| {LABELS[m]} | {name} | " + " | ".join(cells) + " |")
     if cfg is not None:
-        offsets = truth_mean_offset_pct(cfg, sorted(sub.trial.unique()), J0)
+        offsets = truth_mean_offset_pct(cfg, sorted(df[df.J == J0].trial.unique()), J0)
         lines += ["", "The floor under mu0's error is the sampling of the truth: the true global "
                   "atoms' own mean is " + f"{np.mean(offsets):.1f}% away from mu0 = "
                   f"{cfg.data.mu0:g} on average over these trials (per trial: "
