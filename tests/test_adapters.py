@@ -6,6 +6,7 @@ from sklearn.decomposition import LatentDirichletAllocation
 from sklearn.mixture import GaussianMixture
 
 from spahm import adapters, fuse_models
+from spahm.models import hdp_hmm, mixture, sparse_gp
 from spahm.metrics import hausdorff
 
 CENTRES = np.array([[0.0, 0.0], [12.0, 0.0], [0.0, 12.0], [12.0, 12.0]])
@@ -25,7 +26,7 @@ def test_kmeans_fused_centres_and_predict():
     data, _ = _silos()
     local = [KMeans(3, n_init=3, random_state=0).fit(x) for x in data]
     fused = fuse_models(local, data=data, random_state=0)
-    assert isinstance(fused, adapters.FusedKMeans)
+    assert isinstance(fused, mixture.FusedKMeans)
     assert fused.n_clusters == 4
     assert hausdorff(fused.cluster_centers_, CENTRES) < 0.3
     labels = fused.predict(CENTRES + 0.1)
@@ -37,11 +38,11 @@ def test_kmeans_fused_centres_and_predict():
 def test_kmeans_variances_from_data_are_centroid_variances():
     data, _ = _silos()
     model = KMeans(3, n_init=3, random_state=0).fit(data[0])
-    extracted = adapters.KMeansAdapter().extract(model, data[0])
+    extracted = mixture.KMeansAdapter().extract(model, data[0])
     labels = model.predict(data[0])
     members = data[0][labels == 0]
     np.testing.assert_allclose(extracted.variances[0], members.var(0, ddof=1) / len(members))
-    assert adapters.KMeansAdapter().extract(model).variances is None
+    assert mixture.KMeansAdapter().extract(model).variances is None
 
 
 def test_gaussian_mixture_becomes_a_gaussian_mixture():
@@ -96,7 +97,7 @@ def test_gpy_sparse_gp_becomes_a_sparse_gp():
                                           Z=Z0 + rng.normal(0, 0.02, Z0.shape))
         m.likelihood.variance = 0.01
         local.append(m)
-    extracted = adapters.SparseGPAdapter().extract(local[0])
+    extracted = sparse_gp.SparseGPAdapter().extract(local[0])
     assert extracted.atoms.shape == (6, 2) and (extracted.variances[:, 0] == 0).all()
     fused = fuse_models(local, random_state=0, sigma=0.1, sigma0=2.0)
     assert isinstance(fused, GPy.models.SparseGPRegression)
@@ -119,7 +120,7 @@ def test_hdp_hmm_states_fuse_into_an_hmm():
     local = [hdp.StickyHDPHMM(n_states=6, n_iter=20, n_restarts=1, random_state=j).fit([x])
              for j, x in enumerate((x1, x2))]
     fused = fuse_models(local, random_state=0)
-    assert isinstance(fused, adapters.FusedGaussianHMM)
+    assert isinstance(fused, hdp_hmm.FusedGaussianHMM)
     assert fused.n_states_ == 3 and hausdorff(fused.means_, means) < 0.3
     np.testing.assert_allclose(fused.transmat_.sum(1), 1.0)
     x3, z3 = sequence([0, 2, 1])

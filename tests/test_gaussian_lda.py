@@ -1,4 +1,4 @@
-"""Gaussian LDA (spahm.models.gaussian_lda): the rank-one Cholesky updates and the collapsed
+"""Gaussian LDA (experiments.topics.gaussian_lda): the rank-one Cholesky updates and the collapsed
 conditional against slow, obviously-correct versions, and the sampler on planted topics."""
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from scipy.stats import multivariate_t
 from sklearn.metrics import adjusted_rand_score
 
 from spahm.metrics import relabel
-from spahm.models.gaussian_lda import GaussianLDA, _TopicState
+from experiments.topics.gaussian_lda import GaussianLDA, _TopicState
 
 
 def _state(rng, K=3, D=4, T=30):
@@ -177,7 +177,7 @@ def test_gibbs_sweeps_sample_the_exact_posterior_on_a_tiny_problem():
     import itertools
     from math import lgamma
 
-    from spahm.models.gaussian_lda import _sweep
+    from experiments.topics.gaussian_lda import _sweep
 
     rng = np.random.default_rng(0)
     K, D, alpha = 2, 2, 0.7

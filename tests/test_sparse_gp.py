@@ -3,18 +3,14 @@ import numpy as np
 import pytest
 
 from spahm import match
+from experiments.temperature.baselines import gpoe, mixture_average, nlpd, rbcm, rmse
 from spahm.models.sparse_gp import (
     FusedInducingPredictor,
     LocalSparseGP,
     Standardizer,
     extract_atoms,
     global_output_variance,
-    gpoe,
-    mixture_average,
-    nlpd,
-    rbcm,
     rbf_kernel,
-    rmse,
     silo_summary,
     split_atoms,
 )

@@ -1,4 +1,4 @@
-"""Text processing (spahm.text): tokens, corpora readers, PPMI embeddings and coherence on a
+"""Text processing (experiments.topics.text): tokens, corpora readers, PPMI embeddings and coherence on a
 toy corpus whose counts are worked out by hand in the comments."""
 import math
 import zipfile
@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from spahm import text
+from experiments.topics import text
 
 
 # ---------------------------------------------------------------------------- tokens

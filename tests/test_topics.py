@@ -9,7 +9,8 @@ from hydra import compose, initialize_config_dir
 
 from experiments import topics
 from experiments._runner import DataMissingError, load_results
-from spahm.models.gaussian_topics import fit_local_topics, nearest_words, silo_usage, word_counts
+from experiments.topics.analysis import nearest_words, silo_usage
+from spahm.models.topics import fit_local_topics, word_counts
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 NLTK_DATA = Path(__file__).resolve().parents[1] / "data" / "nltk_data"

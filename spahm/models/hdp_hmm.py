@@ -28,6 +28,10 @@ from sklearn.cluster import KMeans
 
 from .._progress import progress
 from .._validation import check_int
+from scipy.special import logsumexp
+
+from ..adapters import (Adapter, LocalAtoms, _jittered, _precision_cholesky, group_average,
+                        register_adapter)
 
 # Transition and initial probabilities are floored at this value before filtering, so the
 # predictive probability of every state stays > 0 and the scaled forward recursion never
@@ -414,3 +418,101 @@ def map_states(state_sequences, mapping):
     """Relabel local state sequences through ``mapping`` (local state -> global state)."""
     mapping = np.asarray(mapping)
     return [mapping[np.asarray(z)] for z in state_sequences]
+
+
+# ---------------------------------------------------------------------------- HDP-HMM
+class FusedGaussianHMM:
+    """Global HMM from fused HDP-HMM states: Gaussian emissions, fused transition matrix.
+
+    ``transmat_`` adds up every silo's transitions between its states, mapped to global states
+    and weighted by the states' frame counts; ``predict`` is the Viterbi path.
+
+    Attributes
+    ----------
+    means_ : ndarray (L, D)
+    covariances_ : ndarray (L, D, D)
+        Frame-weighted average of the matched local covariances.
+    transmat_ : ndarray (L, L)
+    startprob_ : ndarray (L,)
+        Proportional to the states' total frame counts.
+    popularity_ : ndarray (L,)
+    """
+
+    def __init__(self, means, covariances, transmat, startprob, popularity):
+        self.means_ = np.asarray(means, dtype=float)
+        self.covariances_ = np.asarray(covariances, dtype=float)
+        self.transmat_ = np.asarray(transmat, dtype=float)
+        self.startprob_ = np.asarray(startprob, dtype=float)
+        self.popularity_ = np.asarray(popularity)
+        self.n_states_ = len(self.means_)
+        self._prec_chol = _precision_cholesky(self.covariances_)
+
+    def score_samples(self, X):
+        """Emission log density of every frame under every global state, (T, L)."""
+        X = np.asarray(X, dtype=float)
+        y = X[None] @ self._prec_chol - (self.means_[:, None, :] @ self._prec_chol)
+        half_logdet = np.log(np.diagonal(self._prec_chol, axis1=1, axis2=2)).sum(axis=1)
+        D = X.shape[1]
+        return (-0.5 * (y**2).sum(axis=2) + half_logdet[:, None] - 0.5 * D * np.log(2 * np.pi)).T
+
+    def predict(self, X):
+        """Most likely global state sequence of one sequence X (T, D) (Viterbi)."""
+        with np.errstate(divide="ignore"):
+            log_a, log_pi = np.log(self.transmat_), np.log(self.startprob_)
+        emit = self.score_samples(X)
+        T = len(emit)
+        back = np.zeros((T, self.n_states_), dtype=np.intp)
+        delta = log_pi + emit[0]
+        for t in range(1, T):  # the recursion is sequential in time; states are vectorised
+            scores = delta[:, None] + log_a
+            back[t] = scores.argmax(axis=0)
+            delta = scores[back[t], np.arange(self.n_states_)] + emit[t]
+        path = np.empty(T, dtype=np.intp)
+        path[-1] = int(delta.argmax())
+        for t in range(T - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        return path
+
+    def log_likelihood(self, X):
+        """``log p(X)`` of one sequence under the fused HMM (forward algorithm)."""
+        with np.errstate(divide="ignore"):
+            log_a, log_pi = np.log(self.transmat_), np.log(self.startprob_)
+        emit = self.score_samples(X)
+        alpha = log_pi + emit[0]
+        for t in range(1, len(emit)):
+            alpha = logsumexp(alpha[:, None] + log_a, axis=0) + emit[t]
+        return float(logsumexp(alpha))
+
+
+class HDPHMMAdapter(Adapter):
+    name = "spahm StickyHDPHMM"
+
+    def matches(self, model):
+        return isinstance(model, StickyHDPHMM)
+
+    def extract(self, model, data=None):
+        means = np.asarray(model.means_, dtype=float)
+        cov = np.asarray(model.covariances_, dtype=float)
+        counts = np.asarray(model.state_counts_, dtype=float)
+        variances = np.diagonal(cov, axis1=1, axis2=2) / np.maximum(counts, 1.0)[:, None]
+        return LocalAtoms(means, variances, {"covariances": cov, "counts": counts,
+                                             "transmat": np.asarray(model.transmat_, dtype=float)})
+
+    def build(self, result, locals_, models):
+        L = result.n_global_atoms
+        counts = [x.extra["counts"] for x in locals_]
+        cov = _jittered(group_average([x.extra["covariances"] for x in locals_],
+                                      result.assignments, L, counts))
+        trans = np.zeros((L, L))
+        frames = np.zeros(L)
+        for x, a in zip(locals_, result.assignments):
+            np.add.at(trans, (a[:, None], a[None, :]), x.extra["counts"][:, None] * x.extra["transmat"])
+            np.add.at(frames, a, x.extra["counts"])
+        empty = trans.sum(axis=1) == 0
+        trans[empty] = 1.0
+        trans /= trans.sum(axis=1, keepdims=True)
+        return FusedGaussianHMM(result.global_atoms, cov, trans, frames / frames.sum(),
+                                result.popularity)
+
+
+register_adapter(HDPHMMAdapter(), first=False)

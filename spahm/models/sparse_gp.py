@@ -44,8 +44,6 @@ Fused predictor (:class:`FusedInducingPredictor`)
     backed by many silos is trusted more than one seen in a single silo. The kernel
     hyperparameters are not re-fitted: they are the silo's own, learnt on its own data.
 
-Product-of-experts baselines (:func:`gpoe`, :func:`rbcm`, :func:`mixture_average`) combine
-the silos' latent predictions at a test point.
 """
 from __future__ import annotations
 
@@ -54,6 +52,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+import sys
+
+from ..adapters import Adapter, LocalAtoms, register_adapter
 
 # Added to the diagonal of a kernel matrix before its Cholesky factorisation (in units of
 # the signal variance): inducing inputs that nearly coincide make K_zz singular otherwise.
@@ -318,50 +319,54 @@ def _chol_solve(chol, b):
     return np.linalg.solve(chol.T, np.linalg.solve(chol, b))
 
 
-# ---------------------------------------------------------------------- combining experts
-def gpoe(means, variances):
-    """Generalised product of experts with equal weights ``beta_j = 1/J``.
+# ---------------------------------------------------------------------------- GPy sparse GP
+def _gpy_sparse_gp(model):
+    """The GPy sparse GP inside ``model`` (itself, or a LocalSparseGP's ``model_``), or None."""
+    for candidate in (model, getattr(model, "model_", None)):
+        if candidate is None or "GPy" not in sys.modules:
+            continue
+        import GPy
 
-    ``1/var = sum_j beta_j / var_j``, ``mean = var * sum_j beta_j mean_j / var_j``;
-    arrays of shape (J, n) in, two arrays of shape (n,) out.
+        if isinstance(candidate, GPy.core.SparseGP):
+            return candidate
+    return None
+
+
+class SparseGPAdapter(Adapter):
+    """Atoms ``[Z, f(Z)]``: inducing inputs with the posterior mean of the latent function.
+
+    Variances: 0 for the input coordinates, the latent posterior variance for the output.
+    The global model is a GPy ``SparseGPRegression`` whose data and inducing inputs are the
+    fused points, with the local models' mean kernel parameters and noise variance.
     """
-    means, variances = np.asarray(means), np.maximum(np.asarray(variances), _VARIANCE_FLOOR)
-    beta = 1.0 / len(means)
-    precision = (beta / variances).sum(0)
-    return (beta * means / variances).sum(0) / precision, 1.0 / precision
+
+    name = "GPy SparseGPRegression"
+
+    def matches(self, model):
+        return _gpy_sparse_gp(model) is not None
+
+    def extract(self, model, data=None):
+        gp = _gpy_sparse_gp(model)
+        Z = np.asarray(gp.Z.values, dtype=float)
+        mean, var = gp.predict_noiseless(Z)
+        variances = np.zeros((len(Z), Z.shape[1] + 1))
+        variances[:, -1] = np.maximum(var[:, 0], 0.0)
+        return LocalAtoms(np.hstack([Z, mean]), variances,
+                          {"kernel": gp.kern, "noise": float(gp.likelihood.variance.values[0])})
+
+    def build(self, result, locals_, models):
+        import GPy
+
+        atoms = result.global_atoms
+        Z, u = atoms[:, :-1], atoms[:, -1:]
+        kernel = locals_[0].extra["kernel"].copy()
+        params = [x.extra["kernel"].param_array for x in locals_]
+        if all(p.shape == params[0].shape for p in params):
+            kernel[:] = np.mean(params, axis=0)
+        noise = float(np.mean([x.extra["noise"] for x in locals_]))
+        model = GPy.models.SparseGPRegression(Z, u, kernel=kernel, Z=Z.copy())
+        model.likelihood.variance = noise
+        return model
 
 
-def rbcm(means, variances, prior_variance):
-    """Robust Bayesian committee machine (Deisenroth and Ng, 2015).
-
-    ``beta_j = (log prior_var - log var_j) / 2`` (the entropy drop of expert ``j``),
-    ``1/var = sum_j beta_j / var_j + (1 - sum_j beta_j) / prior_var``,
-    ``mean = var * sum_j beta_j mean_j / var_j``. ``prior_variance`` is the latent prior
-    variance (scalar; the experts' mean signal variance when they differ).
-    """
-    means, variances = np.asarray(means), np.maximum(np.asarray(variances), _VARIANCE_FLOOR)
-    beta = 0.5 * (np.log(prior_variance) - np.log(variances))
-    precision = (beta / variances).sum(0) + (1.0 - beta.sum(0)) / prior_variance
-    precision = np.maximum(precision, 1.0 / prior_variance * _VARIANCE_FLOOR)
-    return (beta * means / variances).sum(0) / precision, 1.0 / precision
-
-
-def mixture_average(means, variances):
-    """Equal-weight average of the experts' predictions: the mean of the means and the
-    variance of the equal mixture of their Gaussians (``E[var] + Var[mean]``)."""
-    means, variances = np.asarray(means), np.asarray(variances)
-    mean = means.mean(0)
-    return mean, variances.mean(0) + means.var(0)
-
-
-# ---------------------------------------------------------------------- metrics
-def rmse(y, mean):
-    """Root mean squared error."""
-    return float(np.sqrt(np.mean((np.asarray(y) - np.asarray(mean)) ** 2)))
-
-
-def nlpd(y, mean, variance):
-    """Mean negative log predictive density of ``y`` under ``N(mean, variance)``."""
-    variance = np.maximum(np.asarray(variance, dtype=np.float64), _VARIANCE_FLOOR)
-    resid = np.asarray(y) - np.asarray(mean)
-    return float(np.mean(0.5 * np.log(2 * np.pi * variance) + 0.5 * resid**2 / variance))
+register_adapter(SparseGPAdapter(), first=False)

@@ -52,17 +52,13 @@ from experiments._runner import (
 )
 from spahm import match
 from spahm._progress import progress
+from experiments.temperature.baselines import gpoe, mixture_average, nlpd, rbcm, rmse
 from spahm.models.sparse_gp import (
     FusedInducingPredictor,
     LocalSparseGP,
     Standardizer,
     extract_atoms,
     global_output_variance,
-    gpoe,
-    mixture_average,
-    nlpd,
-    rbcm,
-    rmse,
     silo_summary,
     split_atoms,
 )

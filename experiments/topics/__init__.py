@@ -10,7 +10,7 @@ Methods (config ``methods``):
 
 - ``spahm``: local k-means topics + :func:`spahm.match`;
 - ``local_kmeans``: the local topics themselves (every silo's 25), for reference;
-- ``gaussian_lda``: Gaussian LDA (Das et al. 2015, :mod:`spahm.models.gaussian_lda`) on the
+- ``gaussian_lda``: Gaussian LDA (Das et al. 2015, :mod:`experiments.topics.gaussian_lda`) on the
   pooled silos' tokens, the paper's baseline;
 - ``kmeans_pooled``: k-means on all words pooled, as many topics as SPAHM found;
 - ``lda``: scikit-learn's LatentDirichletAllocation on the pooled bag of words.
@@ -43,9 +43,11 @@ from experiments._runner import (
     run_grid,
     stopwatch,
 )
-from spahm import match, text
-from spahm.models.gaussian_lda import GaussianLDA
-from spahm.models.gaussian_topics import fit_local_topics, nearest_words, silo_usage
+from experiments.topics import text
+from spahm import match
+from experiments.topics.gaussian_lda import GaussianLDA
+from experiments.topics.analysis import nearest_words, silo_usage
+from spahm.models.topics import fit_local_topics
 
 METHODS = ("spahm", "local_kmeans", "gaussian_lda", "kmeans_pooled", "lda")
 LABELS = {

@@ -29,9 +29,9 @@ from experiments import _plots
 from experiments._runner import output_dir, require, run_grid, stopwatch
 from experiments.simulated import sample_problem
 from spahm import match
-from spahm.adapters import centroid_variances
+from spahm.models.mixture import centroid_variances
 from spahm.metrics import hausdorff
-from spahm.models.kmeans import fit_kmeans
+from spahm.models.mixture import fit_kmeans
 
 METHODS = ("spahm_plain", "spahm_uncertainty")
 LABELS = {"spahm_plain": "SPAHM (plain)",

@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from .._progress import progress
+from spahm._progress import progress
 
 #: A downdate whose new determinant ratio ``s_D`` falls below this is recomputed from the
 #: sufficient statistics instead (guards the rank-one downdate against rounding).

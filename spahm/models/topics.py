@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
+from scipy.special import digamma
+
+from .. import families
+from ..adapters import Adapter, LocalAtoms, group_average, register_adapter
 
 
 @dataclass(frozen=True)
@@ -80,34 +84,48 @@ def fit_local_topics(token_ids, embeddings, n_topics=25, n_init=1, max_iter=300,
                        labels=labels, weights=weights / weights.sum())
 
 
-def nearest_words(atoms, embeddings, topn=10, candidates=None):
-    """Indices of the ``topn`` words nearest (Euclidean) to each atom, nearest first.
-
-    Parameters
-    ----------
-    atoms : ndarray (L, D)
-    embeddings : ndarray (V, D)
-    candidates : boolean array (V,) or None
-        Only these words may be returned.
-
-    Returns
-    -------
-    ndarray (L, topn) of word ids
-    """
-    atoms = np.atleast_2d(np.asarray(atoms, dtype=np.float64))
-    emb = np.asarray(embeddings, dtype=np.float64)
-    d2 = (atoms ** 2).sum(1)[:, None] - 2.0 * atoms @ emb.T + (emb ** 2).sum(1)[None, :]
-    if candidates is not None:
-        d2 = np.where(np.asarray(candidates, dtype=bool)[None, :], d2, np.inf)
-    topn = min(topn, emb.shape[0])
-    part = np.argpartition(d2, topn - 1, axis=1)[:, :topn]
-    order = np.take_along_axis(d2, part, axis=1).argsort(axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+# ---------------------------------------------------------------------------- LDA
+def _lda_family(locals_):
+    """Multinomial family whose concentration is the median local topic size (row sum)."""
+    sizes = np.concatenate([x.extra["row_sums"] for x in locals_])
+    return families.Multinomial(concentration=float(np.median(sizes)))
 
 
-def silo_usage(assignments, local_weights, n_global):
-    """(J, L) matrix: share of silo j's tokens in local topics matched to global topic i."""
-    usage = np.zeros((len(assignments), n_global))
-    for j, (a, w) in enumerate(zip(assignments, local_weights)):
-        np.add.at(usage[j], np.asarray(a), np.asarray(w))
-    return usage
+class LDAAdapter(Adapter):
+    name = "sklearn LatentDirichletAllocation"
+    family = staticmethod(_lda_family)
+
+    def matches(self, model):
+        from sklearn.decomposition import LatentDirichletAllocation
+
+        return isinstance(model, LatentDirichletAllocation)
+
+    def extract(self, model, data=None):
+        comp = np.asarray(model.components_, dtype=float)
+        sums = comp.sum(axis=1)
+        return LocalAtoms(comp / sums[:, None], None,
+                          {"row_sums": sums, "doc_topic_prior": model.doc_topic_prior_,
+                           "topic_word_prior": model.topic_word_prior_})
+
+    def build(self, result, locals_, models):
+        from sklearn.decomposition import LatentDirichletAllocation
+
+        L, V = result.global_atoms.shape
+        size = group_average([x.extra["row_sums"] for x in locals_], result.assignments, L)
+        first = models[0]
+        lda = LatentDirichletAllocation(
+            n_components=L,
+            doc_topic_prior=float(np.mean([x.extra["doc_topic_prior"] for x in locals_])),
+            topic_word_prior=float(np.mean([x.extra["topic_word_prior"] for x in locals_])),
+            max_doc_update_iter=first.max_doc_update_iter, mean_change_tol=first.mean_change_tol)
+        lda.components_ = result.global_atoms * size[:, None]
+        lda.doc_topic_prior_ = lda.doc_topic_prior
+        lda.topic_word_prior_ = lda.topic_word_prior
+        lda.exp_dirichlet_component_ = np.exp(
+            digamma(lda.components_) - digamma(lda.components_.sum(axis=1))[:, None])
+        lda.n_features_in_ = V
+        lda.n_batch_iter_, lda.n_iter_, lda.bound_ = 0, 0, np.nan
+        return lda
+
+
+register_adapter(LDAAdapter(), first=False)

@@ -23,7 +23,7 @@ from experiments import _plots
 from experiments._runner import output_dir, require, run_grid, stopwatch
 from spahm import match
 from spahm.metrics import hausdorff
-from spahm.models.kmeans import fit_kmeans, local_centroids
+from spahm.models.mixture import fit_kmeans, local_centroids
 
 METHODS = ("spahm_true", "spahm_kmeans", "kmeans_pooled", "kmeans_centroids")
 LABELS = {
