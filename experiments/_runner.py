@@ -1,7 +1,14 @@
-"""The loop every experiment shares: settings x trials, seeding, resume, atomic CSV, provenance.
+"""The loop every experiment shares: settings x trials, seeding, per-silo fitting, methods,
+resume, atomic CSV, provenance.
 
-An experiment module says only what is its own (data, local models, methods, figures) and
-hands the runner a ``trial_fn(setting, trial, seed) -> list[dict]``.
+An experiment module says only what is its own (data, local models, methods, figures); the
+contract it follows is :class:`experiments.contract.Experiment`, and
+:func:`run_experiment` drives it.
+
+Seeds: trial ``t`` of a run with ``seed = s`` owns the stream
+``numpy.random.SeedSequence(s, spawn_key=(t,))`` (:class:`Trial`); everything random in the
+trial derives from it by name (:meth:`Trial.seed_for`), and silo ``j``'s local fit from
+``spawn_key=(t, <name>, j)``, so no two trials or silos share a random stream.
 """
 from __future__ import annotations
 
@@ -12,13 +19,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from omegaconf import OmegaConf
 from threadpoolctl import threadpool_info
 from tqdm.auto import tqdm
@@ -113,6 +124,146 @@ def stopwatch():
     end = []
     yield lambda: (end[0] if end else time.perf_counter()) - start
     end.append(time.perf_counter())
+
+
+# ---------------------------------------------------------------------------- seeds
+def _key_part(part):
+    """A spawn-key entry from an int or a name (names hashed with a stable CRC-32)."""
+    if isinstance(part, (int, np.integer)) and not isinstance(part, bool):
+        if part < 0:
+            raise ValueError(f"seed key parts must be non-negative, got {part}")
+        return int(part)
+    return zlib.crc32(str(part).encode())
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial's random stream and index, handed to an experiment's ``trial``.
+
+    ``seed_for("kmeans")`` or ``seed_for("silo", j)`` gives a 32-bit integer seed for a
+    library that wants one (scikit-learn's ``random_state``, GPy), ``rng(...)`` a NumPy
+    generator; both are derived from ``SeedSequence(root, spawn_key=(index, *key))``, so
+    different names, silos and trials never share a stream, and the same config and seed
+    give the same numbers.
+    """
+
+    index: int
+    root: int
+    #: The run directory, for experiments that save per-trial artefacts beside the CSV.
+    out_dir: Path | None = None
+
+    def sequence(self, *key) -> np.random.SeedSequence:
+        return np.random.SeedSequence(self.root, spawn_key=(self.index,) + tuple(map(_key_part, key)))
+
+    def seed_for(self, *key) -> int:
+        return int(self.sequence(*key).generate_state(1)[0])
+
+    def rng(self, *key) -> np.random.Generator:
+        return np.random.default_rng(self.sequence(*key))
+
+    @property
+    def seed(self) -> int:
+        """The trial's own integer seed (recorded in the CSV's ``seed`` column)."""
+        return self.seed_for()
+
+
+# ---------------------------------------------------------------------------- per-silo fitting
+@dataclass(frozen=True)
+class SiloFits:
+    """Fitted local models with each silo's wall and CPU time (seconds)."""
+
+    models: list
+    wall_s: np.ndarray
+    cpu_s: np.ndarray
+
+    @property
+    def sequential_wall_s(self) -> float:
+        """Wall time if the silos were fitted one after the other on one machine."""
+        return float(self.wall_s.sum())
+
+    @property
+    def parallel_wall_s(self) -> float:
+        """Wall time when every silo fits at once where its data is (the federated setting)."""
+        return float(self.wall_s.max()) if len(self.wall_s) else 0.0
+
+    @property
+    def total_cpu_s(self) -> float:
+        return float(self.cpu_s.sum())
+
+
+def _timed(fit, data, seed):
+    wall, cpu = time.perf_counter(), time.process_time()
+    model = fit(data, seed)
+    return model, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def fit_per_silo(fit, silo_data, trial, name="local", n_jobs=1, backend=None) -> SiloFits:
+    """Fit one local model per silo, in parallel, each with its own seed and timer.
+
+    Parameters
+    ----------
+    fit : callable(data, seed) -> model
+        Fits one silo's local model; ``seed`` is an int from :meth:`Trial.seed_for`.
+    silo_data : list
+        One entry per silo, passed to ``fit`` as is.
+    trial : Trial
+        Silo ``j`` gets ``trial.seed_for(name, j)``.
+    name : str
+        Names the stream, so two kinds of local model in one trial get different seeds.
+    n_jobs : int
+        Silos fitted at once (joblib).
+    backend : str or None
+        joblib backend (``loky`` if None); ``dask`` or ``ray`` use a cluster registered with
+        joblib (see ``parallel.backend`` in conf/config.yaml).
+    """
+    seeds = [trial.seed_for(name, j) for j in range(len(silo_data))]
+    jobs = (delayed(_timed)(fit, data, seed) for data, seed in zip(silo_data, seeds))
+    out = Parallel(n_jobs=n_jobs, backend=backend)(jobs)
+    return SiloFits([m for m, _, _ in out], np.array([w for _, w, _ in out]),
+                    np.array([c for _, _, c in out]))
+
+
+# ---------------------------------------------------------------------------- methods
+def run_methods(methods, selected, *args):
+    """Call ``methods[name](*args)`` for every ``name`` in ``selected``, in that order.
+
+    Each method returns a list of ``(metric, value)`` pairs (or ``(method, metric, value)``
+    triples for rows it files under another method name); this adds the method's wall and
+    CPU time as ``time_s`` / ``cpu_time_s`` unless it reported them itself. Returns tidy rows.
+    """
+    unknown = [m for m in selected if m not in methods]
+    if unknown:
+        raise ConfigError(f"config key 'methods' names {unknown}: expected names from {list(methods)}")
+    rows = []
+    for name in selected:
+        wall, cpu = time.perf_counter(), time.process_time()
+        produced = methods[name](*args)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        metrics = set()
+        for item in produced:
+            method, metric, value = item if len(item) == 3 else (name, *item)
+            rows.append({"method": method, "metric": metric, "value": float(value)})
+            if method == name:
+                metrics.add(metric)
+        if "time_s" not in metrics:
+            rows.append({"method": name, "metric": "time_s", "value": wall})
+        if "cpu_time_s" not in metrics:
+            rows.append({"method": name, "metric": "cpu_time_s", "value": cpu})
+    return rows
+
+
+# ---------------------------------------------------------------------------- summaries
+def summarise(df, metric, by=("method",)):
+    """Mean, sd and count over trials of one metric, grouped by ``by`` (a tidy frame)."""
+    sub = df[df.metric == metric]
+    return sub.groupby(list(by), sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+
+
+def mean_sd(mean, sd, count, digits=2):
+    """One table cell: ``mean +- sd`` over trials, or ``mean (n = 1)`` for a single trial."""
+    if count is None or count <= 1 or sd is None or not np.isfinite(sd):
+        return f"{mean:.{digits}f} (n = 1)" if count == 1 else f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} +- {sd:.{digits}f}"
 
 
 # ---------------------------------------------------------------------------- provenance
@@ -249,8 +400,8 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
         Needs ``trials`` and ``seed``; ``resume`` (default True) skips finished trials.
     settings : list of dict
         Grid points; each dict's keys become CSV columns.
-    trial_fn : callable(setting, trial, seed) -> list of dict
-        Rows with at least ``method``, ``metric`` and ``value``.
+    trial_fn : callable(setting, trial) -> list of dict
+        ``trial`` is a :class:`Trial`; rows with at least ``method``, ``metric`` and ``value``.
     out_dir : path
         Run directory; ``metrics.csv``, ``config.yaml`` and ``provenance.json`` go there.
 
@@ -285,9 +436,10 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
     quiet = bool(OmegaConf.select(cfg, "quiet", default=False))
     for setting, trial in tqdm(todo, desc=desc or str(OmegaConf.select(cfg, "name", default="")),
                                disable=quiet or not todo, unit="trial"):
-        seed = base_seed + trial
+        handle = Trial(trial, base_seed, out_dir)
+        seed = handle.seed
         with _progress.enabled(not quiet):
-            rows = trial_fn(dict(setting), trial, seed)
+            rows = trial_fn(dict(setting), handle)
         frame = pd.DataFrame(rows)
         missing = {"method", "metric", "value"} - set(frame.columns)
         if missing:
@@ -302,6 +454,20 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     write_run_files(cfg, out_dir, wall_time=time.perf_counter() - start,
                     extra={"trials_run_now": len(todo), "trials_resumed": len(done), **earlier})
+    return df
+
+
+def run_experiment(cfg, module) -> pd.DataFrame:
+    """Run an experiment module (:class:`experiments.contract.Experiment`) as configured:
+    validate, prepare, every setting x trial, then figures; returns the tidy rows."""
+    module.validate(cfg)
+    prepared = module.prepare(cfg)
+    out = output_dir(cfg)
+    df = run_grid(cfg, module.settings(cfg),
+                  lambda setting, trial: module.trial(cfg, setting, trial, prepared), out,
+                  desc=str(OmegaConf.select(cfg, "name", default="")))
+    module.plot(df, out, cfg)
+    atomic_write_text(out / "report.md", module.report(df, cfg))
     return df
 
 

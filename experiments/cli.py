@@ -11,7 +11,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from experiments import EXPERIMENTS
+from experiments import EXPERIMENTS, register_configs
+from experiments._runner import run_experiment
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("spahm")
@@ -26,7 +27,13 @@ def load(name):
 
 def run(cfg: DictConfig):
     """Run the experiment that ``cfg.name`` selects; returns its tidy DataFrame."""
-    return load(cfg.name).run(cfg)
+    module = load(cfg.name)
+    if not hasattr(module, "prepare"):  # TRANSITION: removed once every experiment is migrated
+        return module.run(cfg)
+    return run_experiment(cfg, module)
+
+
+register_configs()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

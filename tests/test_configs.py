@@ -7,7 +7,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from conftest import CONF_DIR, ROOT
-from experiments import EXPERIMENTS
+from experiments import EXPERIMENTS, register_configs
+
+register_configs()
 
 LAUNCHERS = {
     "local": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",

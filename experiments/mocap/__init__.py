@@ -310,7 +310,7 @@ def run(cfg) -> pd.DataFrame:
     validate(cfg)
     data = load_mocap(cfg.data.root)
     out = output_dir(cfg)
-    df = run_grid(cfg, [{}], lambda s, t, seed: trial(cfg, data, seed, out, t), out, desc="mocap")
+    df = run_grid(cfg, [{}], lambda s, tr: trial(cfg, data, tr.seed, out, tr.index), out, desc="mocap")
     plot(df, out)
     atomic_write_text(Path(out) / "report.md", report(df))
     return df

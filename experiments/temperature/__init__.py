@@ -409,9 +409,9 @@ def run(cfg) -> pd.DataFrame:
             raise ConfigError(f"config key '{key}' = {OmegaConf.select(cfg, key)!r}: not a silo "
                               f"of the data (e.g. {sorted(set(frame.silo))[:10]})")
 
-    def trial_fn(setting, t, seed):
-        target = Path(out) / "predictions.csv" if t == 0 else None
-        return trial(cfg, frame, seed, save_predictions_to=target)
+    def trial_fn(setting, tr):
+        target = Path(out) / "predictions.csv" if tr.index == 0 else None
+        return trial(cfg, frame, tr.seed, save_predictions_to=target)
 
     df = run_grid(cfg, [{}], trial_fn, out, desc="temperature")
     plot(df, out)

@@ -441,7 +441,7 @@ def run(cfg) -> pd.DataFrame:
     validate(cfg)
     out = output_dir(cfg)
     corpus = prepare(cfg)
-    df = run_grid(cfg, [{}], lambda s, t, seed: trial(cfg, corpus, seed, t, out), out,
+    df = run_grid(cfg, [{}], lambda s, tr: trial(cfg, corpus, tr.seed, tr.index, out), out,
                   desc="topics")
     plot(df, out)
     atomic_write_text(out / "report.md", report(df))

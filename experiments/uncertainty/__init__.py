@@ -128,7 +128,7 @@ def run(cfg) -> pd.DataFrame:
     """Run the configured grid; writes metrics.csv, the figure, config and provenance."""
     validate(cfg)
     out = output_dir(cfg)
-    df = run_grid(cfg, settings(cfg), lambda s, t, seed: trial(cfg, s, seed), out,
+    df = run_grid(cfg, settings(cfg), lambda s, tr: trial(cfg, s, tr.seed), out,
                   desc="uncertainty")
     plot(df, out, cfg)
     return df
