@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from tqdm.auto import tqdm
-
 _ENABLED = False
 
 
@@ -24,5 +22,12 @@ def enabled(on=True):
 
 
 def progress(iterable, desc, total=None):
-    """``iterable`` wrapped in a transient tqdm bar when progress is enabled."""
-    return tqdm(iterable, desc=desc, total=total, leave=False, disable=not _ENABLED)
+    """``iterable`` wrapped in a transient tqdm bar when progress is enabled (and tqdm, an
+    experiment-suite dependency, is installed); otherwise ``iterable`` itself."""
+    if not _ENABLED:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False)
