@@ -9,6 +9,11 @@ the source, the sha256 of the downloaded file and of the stripped text; ``--veri
 later installation against a recorded manifest (Gutenberg revises files, so the sums of the
 paper's 2019 downloads cannot be known here).
 
+``--from DIR`` with a ``MANIFEST.tsv`` (columns ``pg_id``, ``sha256``, ``source_repository``,
+``commit``, ``title``; e.g. the GITenberg copies of the same editions) checks every raw file
+against its listed sha256 before anything is written, and records the listed source, commit
+and title beside the sums.
+
 Reference corpus for UCI coherence: the paper used S. Lahiri's Gutenberg corpus (about 3,000
 English books; "Complexity of Word Collocation Networks", ACL SRW 2014), distributed by its
 author. Install it (or any folder of plain-text books) with ``reference --from DIR``, or fetch
@@ -18,6 +23,7 @@ Usage::
 
     python -m data_scripts.gutenberg                            # the 40 books, canonical URLs
     python -m data_scripts.gutenberg --from DIR                 # DIR holds pg<id>.txt / <id>.txt ...
+    python -m data_scripts.gutenberg --from ../shared/data/gutenberg40   # + MANIFEST.tsv, checked
     python -m data_scripts.gutenberg reference --from DIR       # e.g. Lahiri's corpus, unpacked
     python -m data_scripts.gutenberg reference --ids 1342 84    # Gutenberg books by ID
     python -m data_scripts.gutenberg --verify data/gutenberg/books/MANIFEST.json
@@ -27,6 +33,7 @@ Default target: ``data/gutenberg`` at the repo root (what the paper profile read
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import sys
@@ -102,8 +109,39 @@ def read_local_book(folder, book_id):
                        f"(looked for {', '.join(p.format(id=book_id) for p in LOCAL_PATTERNS)})")
 
 
-def install(items, folder: Path, strip=True) -> dict:
-    """Write ``items`` (name, raw bytes, source) as stripped UTF-8 text + MANIFEST.json."""
+def read_source_manifest(folder) -> dict:
+    """``{book id: row}`` of ``folder/MANIFEST.tsv`` (empty if there is none)."""
+    path = Path(folder) / "MANIFEST.tsv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    missing = {"pg_id", "sha256"} - set(rows[0] if rows else {})
+    if missing:
+        raise InstallError(f"{path}: no column(s) {sorted(missing)}")
+    return {int(r["pg_id"]): r for r in rows}
+
+
+def check_against(listed: dict, items) -> None:
+    """Raise :class:`InstallError` naming every book whose bytes differ from ``listed``."""
+    problems = []
+    for name, raw, _ in items:
+        row = listed.get(int(name))
+        if row is None:
+            problems.append(f"{name}: not listed in MANIFEST.tsv")
+        elif sha256(raw) != row["sha256"]:
+            problems.append(f"{name}: sha256 {sha256(raw)} differs from MANIFEST.tsv's "
+                            f"{row['sha256']} ({len(raw)} bytes)")
+    if problems:
+        raise InstallError("source check failed:\n  " + "\n  ".join(problems))
+
+
+def install(items, folder: Path, strip=True, listed=None) -> dict:
+    """Write ``items`` (name, raw bytes, source) as stripped UTF-8 text + MANIFEST.json.
+
+    ``listed``: rows of a source MANIFEST.tsv by book id; each raw file was checked against
+    it, and its repository, commit and title are recorded.
+    """
     manifest = {}
     for name, raw, source in items:
         body = strip_gutenberg(_decode(raw)) if strip else _decode(raw)
@@ -113,6 +151,11 @@ def install(items, folder: Path, strip=True) -> dict:
         write_atomic(folder / f"{name}.txt", encoded)
         manifest[f"{name}.txt"] = {"source": source, "sha256_download": sha256(raw),
                                    "sha256_text": sha256(encoded), "words": len(body.split())}
+        row = (listed or {}).get(int(name)) if name.isdigit() else None
+        if row is not None:
+            manifest[f"{name}.txt"].update(
+                {"sha256_download_checked": True, "title": row.get("title"),
+                 "source_repository": row.get("source_repository"), "commit": row.get("commit")})
     write_atomic(folder / "MANIFEST.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 
@@ -168,11 +211,16 @@ def main(argv=None) -> int:
                 raw, src = (read_local_book(args.source, book_id) if args.source is not None
                             else download_book(book_id))
                 items.append((str(book_id), raw, src))
-        manifest = install(items, folder)
+        listed = read_source_manifest(args.source) if args.source is not None else {}
+        if listed:
+            check_against(listed, items)
+        manifest = install(items, folder, listed=listed)
     except InstallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"installed {len(manifest)} texts into {folder} (sha256 in {folder / 'MANIFEST.json'})")
+    checked = sum(bool(e.get("sha256_download_checked")) for e in manifest.values())
+    print(f"installed {len(manifest)} texts into {folder} ({checked} checked against "
+          f"MANIFEST.tsv; sha256 in {folder / 'MANIFEST.json'})")
     return 0
 
 
