@@ -11,7 +11,11 @@ EXPERIMENTS = ("simulated", "topics", "mocap", "temperature", "uncertainty")
 
 def register_configs():
     """Register every experiment's structured configs (``experiments/<name>/config.py``, where
-    present) in Hydra's ConfigStore; call before composing a config."""
+    present) and the shared ones (:mod:`experiments._schema`) in Hydra's ConfigStore; call
+    before composing a config."""
+    from experiments import _schema
+
+    _schema.store()
     for name in EXPERIMENTS:
         try:
             importlib.import_module(f"experiments.{name}.config")

@@ -14,7 +14,7 @@ register_configs()
 LAUNCHERS = {
     "local": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
     "slurm": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
-    "ray": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
+    "ray_cluster": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
 }
 
 
