@@ -37,7 +37,7 @@ class FusionCfg:
     gamma0: float = 1.0
     n_iter: int = 10
     optimize_hyperparameters: bool = True
-    popularity_cap: Optional[float] = 10.0
+    popularity_cap: Optional[int] = 10
     max_global_atoms: Optional[int] = None
     n_init: int = 1
 
