@@ -215,6 +215,10 @@ def fuse_models(models, data=None, *, use_variances=True, family=None, **kwargs)
     >>> fused.n_clusters, bool(fused.predict([[9.8, 0.3]])[0] == fused.predict([[10.2, -0.1]])[0])
     (3, True)
     """
+    models = list(models)
+    fuse = getattr(get_adapter(models[0]), "fuse", None) if models else None
+    if fuse is not None:  # several matchings per fusion (spahm.models.mlp: layer by layer)
+        return fuse(models, family=family, **kwargs)
     adapter, locals_ = extract(models, data, use_variances)
     if family is None:
         family = adapter.family(locals_) if callable(adapter.family) else adapter.family
