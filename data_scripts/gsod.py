@@ -23,7 +23,8 @@ stations of the 50 states only (CTRY = US). ``<target>/gsod.sha256`` lists the s
 every input file; NOAA revises these files, so there is no fixed checksum: if ``DIR``
 holds a ``SHA256SUMS`` file (``sha256sum`` format), ``--from`` checks the inputs against it.
 Downloads go to ``<target>/raw/`` and are reused; every file is written to a temporary name
-and renamed.
+and renamed. A damaged archive or station list, or a target folder that cannot be written,
+ends with one line naming the file and the problem (exit status 1).
 """
 from __future__ import annotations
 
@@ -33,13 +34,14 @@ import io
 import os
 import sys
 import tarfile
-import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from data_scripts._common import REPO_DATA, InstallError, cli, fetch_to_file, sha256_file
+from data_scripts._common import (REPO_DATA, InstallError, cli, fetch_to_file, sha256_file,
+                                  write_atomic)
 
 ARCHIVE_URL = "https://www.ncei.noaa.gov/data/global-summary-of-the-day/archive/{year}.tar.gz"
 HISTORY_URL = "https://www.ncei.noaa.gov/pub/data/noaa/isd-history.csv"
@@ -50,6 +52,8 @@ STATES = (
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
 ).split()
 COLUMNS = ["station", "state", "date", "latitude", "longitude", "elevation", "temp"]
+HISTORY_COLUMNS = ["USAF", "WBAN", "CTRY", "STATE", "LAT", "LON", "ELEV(M)"]
+GSOD_COLUMNS = ["STATION", "DATE", "LATITUDE", "LONGITUDE", "ELEVATION", "TEMP"]
 MISSING_TEMP = 9999.9
 # isd-history and GSOD write unknown elevations as -999.x or 9999.x
 _ELEVATION_RANGE = (-500.0, 9000.0)
@@ -62,8 +66,15 @@ def parse_station_history(text: str) -> pd.DataFrame:
     Returns columns station (USAF + WBAN, 11 characters, as in the GSOD file names), state,
     latitude, longitude, elevation (NaN when unknown).
     """
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:  # empty, binary, ragged
+        raise InstallError(f"{HISTORY_FILE}: not a readable CSV station list ({exc})") from None
     frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in HISTORY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InstallError(f"{HISTORY_FILE}: not the NOAA station list, it lacks the columns "
+                           f"{missing}")
     frame = frame[(frame["CTRY"] == "US") & frame["STATE"].isin(STATES)]
     out = pd.DataFrame({
         "station": frame["USAF"].str.strip() + frame["WBAN"].str.strip(),
@@ -75,10 +86,13 @@ def parse_station_history(text: str) -> pd.DataFrame:
     return out.drop_duplicates("station").reset_index(drop=True)
 
 
-def parse_gsod_csv(text: str) -> pd.DataFrame:
+def parse_gsod_csv(text: str, name="station file") -> pd.DataFrame:
     """One GSOD station file (CSV, all fields quoted) as station, date, latitude, longitude,
     elevation, temp; rows with a missing mean temperature (9999.9) are dropped."""
     reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in GSOD_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InstallError(f"{name}: not a GSOD station file, it lacks the columns {missing}")
     rows = [(r["STATION"].strip(), r["DATE"].strip(), r["LATITUDE"], r["LONGITUDE"],
              r["ELEVATION"], r["TEMP"]) for r in reader]
     frame = pd.DataFrame(rows, columns=["station", "date", "latitude", "longitude", "elevation",
@@ -99,13 +113,17 @@ def read_archive(path, stations: pd.DataFrame) -> pd.DataFrame:
     """The rows of a yearly ``.tar.gz`` for the given stations (other members are skipped)."""
     wanted = set(stations["station"])
     frames = []
-    with tarfile.open(path, "r:gz") as tar:
-        for member in tar:
-            name = Path(member.name).name
-            if not member.isfile() or not name.endswith(".csv") or name[:-4] not in wanted:
-                continue
-            text = tar.extractfile(member).read().decode("utf-8", errors="replace")
-            frames.append(parse_gsod_csv(text))
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                name = Path(member.name).name
+                if not member.isfile() or not name.endswith(".csv") or name[:-4] not in wanted:
+                    continue
+                text = tar.extractfile(member).read().decode("utf-8", errors="replace")
+                frames.append(parse_gsod_csv(text, f"{Path(path).name}:{member.name}"))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise InstallError(f"{path}: not a readable .tar.gz archive (truncated or damaged? "
+                           f"{type(exc).__name__}: {exc}); delete it to download it again") from None
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat(frames, ignore_index=True)
@@ -123,25 +141,30 @@ def tidy(daily: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- files
-def _atomic_target(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return tmp
-
-
 def download(url: str, path: Path) -> Path:
-    """Download ``url`` to ``path`` (atomically) unless it is already there."""
+    """Download ``url`` to ``path`` unless it is already there (via ``<name>.part``, renamed
+    when complete, so an interrupted download is never taken for a finished one)."""
     if path.is_file():
         return path
-    tmp = _atomic_target(path)
-    try:
-        fetch_to_file(url, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    fetch_to_file(url, part)
+    os.replace(part, path)
     return path
+
+
+def check_target(target: Path) -> None:
+    """Refuse a target that is a file or cannot be written, before any work."""
+    if target.exists() and not target.is_dir():
+        raise InstallError(f"target {target} is a file, not a folder")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        probe = target / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InstallError(f"cannot write to the target folder {target}: "
+                           f"{exc.strerror or exc}") from None
 
 
 def check_sums(files, manifest: Path):
@@ -159,6 +182,7 @@ def check_sums(files, manifest: Path):
 
 def build(years, source: Path | None, target: Path) -> Path:
     """Fetch (or find) the inputs, parse them and write ``target/gsod.csv``."""
+    check_target(target)
     folder = source if source is not None else target / "raw"
     if source is None:
         download(HISTORY_URL, folder / HISTORY_FILE)
@@ -175,14 +199,9 @@ def build(years, source: Path | None, target: Path) -> Path:
                                                                          errors="replace"))
     daily = pd.concat([read_archive(a, stations) for a in archives], ignore_index=True)
     table = tidy(daily, stations)
-    out = target / "gsod.csv"
-    tmp = _atomic_target(out)
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    out = write_atomic(target / "gsod.csv", table.to_csv(index=False).encode())
     sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in inputs)
-    tmp = _atomic_target(target / "gsod.sha256")
-    Path(tmp).write_text(sums)
-    os.replace(tmp, target / "gsod.sha256")
+    write_atomic(target / "gsod.sha256", sums.encode())
     print(f"wrote {out}: {len(table)} station-days, {table.station.nunique()} stations, "
           f"{table.state.nunique()} states")
     return out

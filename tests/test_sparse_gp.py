@@ -1,12 +1,18 @@
-"""Sparse-GP local model, atom extraction, fused predictor and experts on tiny 1-D data."""
+"""Sparse-GP local model, atom extraction, the fused global model and experts on tiny data."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from sklearn.base import clone
 
-from spahm import match
 from experiments.temperature.baselines import gpoe, mixture_average, nlpd, rbcm, rmse
+from spahm import fuse_models, match
 from spahm.models.sparse_gp import (
     FusedInducingPredictor,
+    FusedSparseGP,
     LocalSparseGP,
+    SparseGPAdapter,
     Standardizer,
     extract_atoms,
     global_output_variance,
@@ -68,8 +74,8 @@ def test_fused_predictor_on_own_atoms_reproduces_the_sparse_gp_mean(sine_gp):
     pred = FusedInducingPredictor(z, u, 0.0, sine_gp.variance_, sine_gp.lengthscale_,
                                   sine_gp.noise_variance_)
     x = np.linspace(-3, 3, 41)[:, None]
-    np.testing.assert_allclose(pred.predict(x)[0], sine_gp.predict(x)[0], atol=2e-3)
-    assert rmse(np.sin(x[:, 0]), pred.predict(x)[0]) < 0.1
+    np.testing.assert_allclose(pred.predict(x), sine_gp.predict(x), atol=2e-3)
+    assert rmse(np.sin(x[:, 0]), pred.predict(x)) < 0.1
 
 
 def test_fused_predictor_closed_form_single_point():
@@ -77,20 +83,43 @@ def test_fused_predictor_closed_form_single_point():
     # var = v - v exp(-x^2 / l^2) (v=1.5, l=0.7)
     p = FusedInducingPredictor([[0.0]], [2.0], 0.0, 1.5, [0.7], 0.1)
     x = np.array([[0.0], [0.5], [2.0]])
-    mean, var = p.predict(x)
+    mean, var = p.predict(x, return_var=True)
     k = 1.5 * np.exp(-x[:, 0] ** 2 / (2 * 0.49))
     np.testing.assert_allclose(mean, k / 1.5 * 2.0, rtol=1e-5)
     np.testing.assert_allclose(var, np.maximum(1.5 - k**2 / 1.5, 1e-10), rtol=1e-4, atol=1e-5)
     # a noisy pseudo-observation shrinks the mean towards the prior: 2 v / (v + s^2)
     noisy = FusedInducingPredictor([[0.0]], [2.0], 0.5, 1.5, [0.7], 0.1)
-    assert noisy.predict([[0.0]])[0][0] == pytest.approx(2 * 1.5 / 2.0, rel=1e-5)
+    assert noisy.predict([[0.0]])[0] == pytest.approx(2 * 1.5 / 2.0, rel=1e-5)
 
 
 def test_fused_predictor_rejects_bad_shapes():
     with pytest.raises(ValueError, match="inducing_inputs"):
-        FusedInducingPredictor(np.zeros((3, 1)), np.zeros(2), 0.0, 1.0, [1.0], 0.1)
+        FusedInducingPredictor(np.zeros((3, 1)), np.zeros(2), 0.0, 1.0, [1.0], 0.1).predict([[0.0]])
     with pytest.raises(ValueError, match="output_variance"):
-        FusedInducingPredictor(np.zeros((1, 1)), np.zeros(1), -1.0, 1.0, [1.0], 0.1)
+        FusedInducingPredictor(np.zeros((1, 1)), np.zeros(1), -1.0, 1.0, [1.0], 0.1).predict([[0.0]])
+
+
+@pytest.mark.parametrize("X,message", [
+    (np.zeros((3, 2)), "2 features, but the model was fitted on 1"),
+    (np.zeros(3), "Expected 2D array"),
+    (np.array([[np.nan]]), "NaN"),
+    (np.array([[1j]]), "Complex data not supported"),
+])
+def test_predict_validates_its_input(sine_gp, X, message):
+    """Every predictor refuses input of the wrong dimension, NaN or complex numbers."""
+    fused = FusedInducingPredictor([[0.0]], [1.0], 0.0, 1.0, [1.0], 0.1)
+    for model in (fused, sine_gp):
+        with pytest.raises(ValueError, match=message):
+            model.predict(X)
+
+
+def test_fused_models_are_estimators():
+    p = FusedInducingPredictor([[0.0]], [1.0], 0.0, 1.0, [1.0], 0.1)
+    q = clone(p)
+    assert q.predict([[1.0]])[0] == pytest.approx(p.predict([[1.0]])[0])
+    assert "FusedInducingPredictor" in repr(p)
+    y = np.exp(-0.5 * np.array([0.0, 1.0]))
+    assert p.score([[0.0], [1.0], [2.0]], [*y, np.exp(-2.0)]) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_fusing_two_halves_predicts_the_whole_function():
@@ -109,8 +138,17 @@ def test_fusing_two_halves_predicts_the_whole_function():
     g = silos[0]
     fused = FusedInducingPredictor(z, u, s2, g.variance_, g.lengthscale_, g.noise_variance_)
     x = np.linspace(1.0, 2.8, 30)[:, None]  # the half silo 0 never saw
-    assert rmse(np.sin(2 * x[:, 0]), fused.predict(x)[0]) < 0.3  # 0.19 at the time of writing
-    assert rmse(np.sin(2 * x[:, 0]), g.predict(x)[0]) > 0.6  # 0.76: silo 0 alone
+    assert rmse(np.sin(2 * x[:, 0]), fused.predict(x)) < 0.3  # 0.19 at the time of writing
+    assert rmse(np.sin(2 * x[:, 0]), g.predict(x)) > 0.6  # 0.76: silo 0 alone
+    # the same through the adapter: the global model is the fused points with each silo's kernel
+    adapter = SparseGPAdapter()
+    locals_ = [adapter.extract(m) for m in silos]
+    model = adapter.build(res, locals_, silos)
+    assert isinstance(model, FusedSparseGP) and model.n_silos == 2
+    np.testing.assert_allclose(model.predict(x, silo=0), fused.predict(x))
+    assert not np.allclose(model.predict(x, silo=1), fused.predict(x))  # silo 1's own kernel
+    with pytest.raises(ValueError, match="silo must be in 0..1"):
+        model.predict(x, silo=2)
 
 
 def test_global_output_variance_formula():
@@ -148,8 +186,62 @@ def test_local_fit_is_deterministic():
     np.testing.assert_array_equal(extract_atoms(a), extract_atoms(b))
 
 
+def test_one_extraction_path(sine_gp):
+    """extract_atoms and the adapter give the same atoms; the adapter adds the variances."""
+    local = SparseGPAdapter(output_weight=2.0).extract(sine_gp)
+    np.testing.assert_array_equal(local.atoms, extract_atoms(sine_gp, output_weight=2.0))
+    _, var = sine_gp.predict(sine_gp.inducing_inputs_, return_var=True)
+    np.testing.assert_allclose(local.variances[:, -1], 4.0 * var)
+    assert (local.variances[:, :-1] == 0).all()
+    with pytest.raises(ValueError, match="output_weight"):
+        SparseGPAdapter(output_weight=0.0)
+    with pytest.raises(ValueError, match="output_variance"):
+        SparseGPAdapter(output_variance="nope")
+
+
+def test_unfitted_model_is_refused():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted"):
+        extract_atoms(LocalSparseGP())
+
+
+def test_gpy_sparse_gps_fuse_into_the_fused_sparse_gp():
+    """Plain GPy SparseGPRegression models (RBF kernel) go through fuse_models."""
+    import GPy
+
+    rng = np.random.default_rng(0)
+    Z0 = np.linspace(-3, 3, 6)[:, None]
+    local = []
+    for j in range(3):
+        X = rng.uniform(-3, 3, (60, 1))
+        y = np.sin(X) + rng.normal(0, 0.05, X.shape)
+        m = GPy.models.SparseGPRegression(X, y, kernel=GPy.kern.RBF(1, lengthscale=1.0),
+                                          Z=Z0 + rng.normal(0, 0.02, Z0.shape))
+        m.likelihood.variance = 0.01
+        local.append(m)
+    fused = fuse_models(local, random_state=0, sigma=0.1, sigma0=2.0,
+                        optimize_hyperparameters=False)
+    assert isinstance(fused, FusedSparseGP)
+    assert len(fused.inducing_inputs) == fused.fusion_.n_global_atoms < 18  # matched
+    np.testing.assert_allclose(fused.predict([[0.5], [1.5]], silo=1), np.sin([0.5, 1.5]),
+                               atol=0.15)
+    with pytest.raises(ValueError, match="RBF kernel"):
+        extract_atoms(GPy.models.SparseGPRegression(X, y, kernel=GPy.kern.Matern32(1)))
+
+
+def test_importing_the_module_does_not_import_gpy():
+    code = ("import sys, spahm.models.sparse_gp; "
+            "assert 'GPy' not in sys.modules, 'GPy imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_local_fit_validates():
     with pytest.raises(ValueError, match="num_inducing"):
         LocalSparseGP(num_inducing=0).fit(np.zeros((3, 1)), np.zeros(3))
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="NaN"):
         LocalSparseGP().fit(np.array([[np.nan]]), np.zeros(1))
+    with pytest.raises(ValueError, match="y must be finite"):
+        LocalSparseGP().fit(np.zeros((2, 1)), [0.0, np.inf])
+    with pytest.raises(ValueError, match="2 rows but y has 3"):
+        LocalSparseGP().fit(np.zeros((2, 1)), np.zeros(3))

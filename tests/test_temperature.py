@@ -1,5 +1,6 @@
-"""Temperature experiment: data scripts, loaders, config, and an end-to-end smoke run."""
+"""Temperature experiment: data scripts, loaders, config, selection, and an end-to-end run."""
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -8,9 +9,13 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
 from data_scripts import gsod, weather5
-from experiments import temperature
-from experiments._runner import ConfigError, DataMissingError, load_results
+from experiments import register_configs, temperature
+from experiments._runner import ConfigError, DataMissingError, load_results, run_experiment
+from experiments.temperature import data as tdata
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_WEATHER = ROOT.parent / "shared" / "data" / "weather5"
@@ -98,7 +103,7 @@ def test_gsod_build_from_folder(tmp_path):
     assert len(table) == 5
     assert (tmp_path / "out" / "gsod.sha256").read_text().count("\n") == 2
     # the loader: previous calendar day of the same station only
-    frame = temperature.load_gsod(tmp_path / "out")
+    frame = tdata.load_gsod(tmp_path / "out")
     assert sorted(frame.silo.unique()) == ["CA", "IL"]
     ca = frame[frame.silo == "CA"]
     assert ca.date.dt.strftime("%Y-%m-%d").tolist() == ["2015-01-02"]  # 01-04 lacks 01-03
@@ -111,6 +116,75 @@ def test_gsod_checksum_manifest_is_enforced(tmp_path):
     _write_archive(tmp_path / "2015.tar.gz", {"72290023188.csv": SAN_DIEGO})
     (tmp_path / "SHA256SUMS").write_text("0" * 64 + "  isd-history.csv\n")
     assert gsod.main(["--from", str(tmp_path), "--target", str(tmp_path / "o")]) == 1
+
+
+def _gsod_source(tmp_path, history=ISD_HISTORY, archive=None):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "isd-history.csv").write_text(history)
+    if archive is None:
+        _write_archive(src / "2015.tar.gz", {"72290023188.csv": SAN_DIEGO})
+    else:
+        (src / "2015.tar.gz").write_bytes(archive)
+    return src
+
+
+def _good_archive(tmp_path):
+    _write_archive(tmp_path / "good.tar.gz", {"72290023188.csv": SAN_DIEGO})
+    return (tmp_path / "good.tar.gz").read_bytes()
+
+
+@pytest.mark.parametrize("damage,expected", [
+    ("truncated", "2015.tar.gz: not a readable .tar.gz archive"),
+    ("not_gzip", "2015.tar.gz: not a readable .tar.gz archive"),
+    ("history_columns", "isd-history.csv: not the NOAA station list, it lacks the columns"),
+    ("history_binary", "isd-history.csv: not"),
+    ("station_file", "not a GSOD station file, it lacks the columns ['TEMP']"),
+])
+def test_gsod_damaged_inputs_give_one_clear_line(tmp_path, capsys, damage, expected):
+    archive, history = None, ISD_HISTORY
+    if damage == "truncated":
+        archive = _good_archive(tmp_path)[:60]
+    elif damage == "not_gzip":
+        archive = b"<html>404 Not Found</html>"
+    elif damage == "history_columns":
+        history = "a,b\n1,2\n"
+    elif damage == "history_binary":
+        history = ""
+    elif damage == "station_file":
+        _write_archive(tmp_path / "bad.tar.gz",
+                       {"72290023188.csv": SAN_DIEGO.replace('"TEMP",', '"TMP",')})
+        archive = (tmp_path / "bad.tar.gz").read_bytes()
+    src = _gsod_source(tmp_path, history, archive)
+    assert gsod.main(["--from", str(src), "--target", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and expected in err and "\n" not in err, err
+    assert not (tmp_path / "out" / "gsod.csv").exists()
+
+
+def test_gsod_unwritable_target_gives_one_clear_line(tmp_path, capsys):
+    src = _gsod_source(tmp_path)
+    (tmp_path / "file").write_text("x")
+    assert gsod.main(["--from", str(src), "--target", str(tmp_path / "file")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: target {tmp_path / 'file'} is a file, not a folder"
+    assert gsod.main(["--from", str(src), "--target", str(tmp_path / "file" / "sub")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot write to the target folder {tmp_path / 'file' / 'sub'}")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root writes into read-only folders; the file-target test above "
+                           "covers the same error path")
+def test_gsod_read_only_target(tmp_path, capsys):
+    src = _gsod_source(tmp_path)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert gsod.main(["--from", str(src), "--target", str(ro)]) == 1
+    finally:
+        ro.chmod(0o700)
+    assert "cannot write to the target folder" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------- weather5
@@ -139,8 +213,8 @@ def test_load_weather5_previous_day_and_station_facts(tmp_path):
     frame.to_csv(tmp_path / "Weather.csv", index=False)
     stations = {c: {"latitude": i, "longitude": 2 * i, "elevation": 3 * i}
                 for i, c in enumerate(weather5.CITIES)}
-    out = temperature.load_weather5(tmp_path, stations)
-    assert list(out.columns) == ["silo", "date", *temperature.INPUTS, "temp"]
+    out = tdata.load_weather5(tmp_path, stations)
+    assert list(out.columns) == ["silo", "date", *tdata.INPUTS, "temp"]
     auck = out[out.silo == "Auckland"]
     assert len(auck) == 7 and len(out[out.silo == "Beijing"]) == 9
     assert "2016-01-05" not in set(auck.date.dt.strftime("%Y-%m-%d"))
@@ -151,14 +225,14 @@ def test_load_weather5_previous_day_and_station_facts(tmp_path):
     beijing = out[out.silo == "Beijing"][["latitude", "longitude", "elevation"]]
     assert (beijing == [1, 2, 3]).all().all()
     with pytest.raises(ValueError, match="stations"):
-        temperature.load_weather5(tmp_path, {"Auckland": stations["Auckland"]})
+        tdata.load_weather5(tmp_path, {"Auckland": stations["Auckland"]})
 
 
 def test_missing_data_names_the_script(tmp_path):
     with pytest.raises(DataMissingError, match="data_scripts.weather5"):
-        temperature.load_weather5(tmp_path, {})
+        tdata.load_weather5(tmp_path, {})
     with pytest.raises(DataMissingError, match="data_scripts.gsod"):
-        temperature.load_gsod(tmp_path)
+        tdata.load_gsod(tmp_path)
 
 
 @pytest.mark.skipif(not (SHARED_WEATHER / "Weather.csv").is_file(), reason="no shared weather5")
@@ -174,7 +248,7 @@ def test_weather5_script_and_loader_on_the_real_file(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "Weather.csv"),
                                   pd.read_csv(SHARED_WEATHER / "Weather.csv"))
     cfg = _compose(["profile=quick"])
-    frame = temperature.load_weather5(tmp_path / "a", cfg.data.stations)
+    frame = tdata.load_weather5(tmp_path / "a", cfg.data.stations)
     assert frame.groupby("silo").size().to_dict() == {c: 730 for c in weather5.CITIES}
     assert frame.isna().sum().sum() == 0
 
@@ -188,37 +262,66 @@ def test_weather5_script_rejects_a_wrong_checksum(tmp_path):
 
 # ---------------------------------------------------------------------------- config
 def _compose(overrides):
+    register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose("config", overrides=["experiment=temperature", *overrides])
 
 
-@pytest.mark.parametrize("profile,source,gamma0", [("quick", "weather5", 5.0),
-                                                    ("paper", "gsod", 50.0)])
-def test_config_composes_and_validates(profile, source, gamma0):
+def test_the_module_follows_the_contract():
+    from experiments.contract import Experiment
+
+    assert isinstance(temperature, Experiment)
+    assert not hasattr(temperature, "run")
+
+
+@pytest.mark.parametrize("profile,source", [("quick", "weather5"), ("paper", "gsod")])
+def test_config_composes_and_validates(profile, source):
     cfg = _compose([f"profile={profile}"])
     temperature.validate(cfg)
     assert cfg.name == "temperature" and cfg.data.source == source
-    assert cfg.fusion.gamma0 == gamma0 and cfg.model.num_inducing == 50
-    assert cfg.model.num_inducing_large == 300
+    assert cfg.model.num_inducing == 50 and cfg.model.num_inducing_large == 300
     assert cfg.data.root.endswith(source)
+    assert 1.0 in cfg.selection.gamma0_per_silo  # the paper's gamma0 / J = 50 / 50
 
 
 @pytest.mark.parametrize("override,key", [("data.test_fraction=1.5", "data.test_fraction"),
+                                          ("data.validation_fraction=0", "data.validation_fraction"),
                                           ("model.num_inducing=0", "model.num_inducing"),
                                           ("methods=[sgp50,nope]", "methods"),
-                                          ("fused.pseudo_noise=-1", "fused.pseudo_noise"),
-                                          ("+sensitivity.spahm_x={nope:1}", "sensitivity")])
+                                          ("model.pseudo_noise=-1", "model.pseudo_noise"),
+                                          ("selection.sigma=[]", "selection.sigma"),
+                                          ("selection.gamma0_per_silo=[1,-1]",
+                                           "selection.gamma0_per_silo"),
+                                          ("selection.criterion=nope", "selection.criterion"),
+                                          ("data.silos=state", "data.silos"),
+                                          ("data.inputs=[day,nope]", "data.inputs")])
 def test_config_errors_name_the_key(override, key):
     cfg = _compose(["profile=quick", override])
     with pytest.raises(ConfigError, match=key):
         temperature.validate(cfg)
 
 
+@pytest.mark.parametrize("override", ["model.nope=1", "data.test_fraction=abc",
+                                      "selection.sigma=[abc]"])
+def test_schema_refuses_unknown_keys_and_wrong_types(override):
+    with pytest.raises(ConfigCompositionException):
+        _compose(["profile=quick", override])
+
+
+def test_city_year_silos(tmp_path):
+    _synthetic_weather(500).to_csv(tmp_path / "Weather.csv", index=False)
+    cfg = _compose(["profile=quick", f"data.root={tmp_path}", "data.silos=city_year"])
+    frame = tdata.load_data(cfg)
+    assert sorted(set(frame.silo)) == sorted(f"{c} {y}" for c in weather5.CITIES
+                                             for y in (2016, 2017))
+    assert (frame.silo.str[-4:].astype(int) == frame.year).all()
+
+
 # ---------------------------------------------------------------------------- end to end
-TINY = ["profile=quick", "trials=1", "quiet=true", "model.max_iters=15", "model.num_inducing=6",
+TINY = ["profile=quick", "trials=2", "quiet=true", "model.max_iters=15", "model.num_inducing=6",
         "model.num_inducing_large=10", "model.pooled_num_inducing=8", "data.max_train_per_silo=40",
-        "data.max_test_per_silo=10", "fusion.n_iter=3",
-        "sensitivity={spahm_fixed:null,spahm_eb:null,spahm_sigma03:null,spahm_sigma1:{sigma:1.0}}"]
+        "data.max_test_per_silo=10", "fusion.n_iter=3", "selection.sigma=[0.1,1.0]",
+        "selection.gamma0_per_silo=[1.0]", "n_jobs=1"]
 
 
 def test_smoke_run_end_to_end(tmp_path, monkeypatch):
@@ -229,35 +332,70 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch):
     runs = []
     for name in ("a", "b"):
         cfg = _compose(TINY + [f"output_dir={tmp_path / name}"])
-        runs.append(temperature.run(cfg))
+        runs.append(run_experiment(cfg, temperature))
     df = runs[0]
-    assert set(df.method) == set(temperature.METHODS) | {"spahm_sigma1"}
-    timed = df.metric == "time_s"  # everything but wall times: same seed, same numbers
-    pd.testing.assert_frame_equal(df[~timed], runs[1][~timed])
-    rmse = df[df.metric == "rmse_self"].set_index("method")["value"]
+    assert set(temperature.LABELS) <= set(df.method)
+    timed = df.metric.str.endswith("time_s")  # everything but times: same seed, same numbers
+    pd.testing.assert_frame_equal(df[~timed].reset_index(drop=True),
+                                  runs[1][~timed].reset_index(drop=True))
+    main = df[df.method.isin(temperature.LABELS)]
+    rmse = main[main.metric == "rmse_self"].set_index(["trial", "method"])["value"]
     assert np.isfinite(rmse).all() and (rmse < 30).all()
-    for f in ("metrics.csv", "predictions.csv", "rmse.png", "nlpd.png", "predictions.png",
-              "config.yaml", "provenance.json"):
-        assert (tmp_path / "a" / f).is_file(), f
-    pred = pd.read_csv(tmp_path / "a" / "predictions.csv")
-    assert {"truth", "spahm_mean", "pooled_mean", "sgp50_mean", "average_mean"} <= set(pred.columns)
-    assert (pred.silo == "Chicago").all()
-    # figures redraw from the saved files alone
-    for f in ("rmse.png", "predictions.png"):
-        (tmp_path / "a" / f).unlink()
-    temperature.plot(load_results(tmp_path / "a"), tmp_path / "a")
-    assert (tmp_path / "a" / "predictions.png").is_file()
-    text = temperature.report(df)
-    assert "paper" in text and "5.509" in text and "SPAHM" in text
+    # sigma / gamma0: the validation grid's best point, from training data only
+    for t in (0, 1):
+        val = df[(df.method == temperature.VALIDATION) & (df.metric == "score") & (df.trial == t)]
+        best = val.loc[val.value.idxmin()]
+        chosen = df[(df.method == "spahm") & (df.trial == t)].set_index("metric")["value"]
+        assert (chosen["sigma"], chosen["gamma0"]) == (best.sigma, best.gamma0)
+        assert chosen["gamma0"] == 5.0  # gamma0 / J = 1 with J = 5
+    grid = df[df.method == temperature.GRID]
+    assert len(grid.groupby(["sigma", "gamma0"])) == 2  # the sensitivity rows, kept apart
+    spahm = df[df.method == "spahm"].set_index(["trial", "metric"])["value"]
+    assert 0 < spahm[0, "compression"] <= 1 and spahm[0, "n_local_atoms"] == 30
+    out = tmp_path / "a"
+    for f in ("metrics.csv", "timings.csv", "predictions.csv", "rmse.png", "nlpd.png",
+              "sensitivity.png", "predictions.png", "config.yaml", "provenance.json", "report.md"):
+        assert (out / f).is_file(), f
+    pred = pd.read_csv(out / "predictions.csv")
+    assert (pred.silo == "Chicago").all() and (pred.from_silo == "San Diego").all()
+    # only the named city's models: per-silo methods, no shared model
+    assert {"sgp50_mean", "spahm_mean", "spahm_eb_from_mean"} <= set(pred.columns)
+    assert not any(c.startswith(("pooled", "average", "gpoe", "rbcm")) for c in pred.columns)
+    # figures and report redraw from the saved files alone
+    for f in ("rmse.png", "predictions.png", "sensitivity.png"):
+        (out / f).unlink()
+    saved = OmegaConf.load(out / "config.yaml")
+    paths = temperature.plot(load_results(out), out, saved)
+    assert {p.name for p in paths} == {"rmse.png", "nlpd.png", "sensitivity.png",
+                                       "predictions.png"}
+    text = temperature.report(load_results(out), saved)
+    assert "5.509" in text and "Sensitivity (NOT used for choosing)" in text
+    assert "chosen on each split's validation days" in text and "0.116" in text
+
+
+def test_data_missing_is_reported_before_any_trial(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPAHM_DATA", str(tmp_path))
+    cfg = _compose(TINY + [f"output_dir={tmp_path / 'run'}"])
+    with pytest.raises(DataMissingError, match="data_scripts.weather5"):
+        temperature.prepare(cfg)
+
+
+def test_plot_silo_must_exist(tmp_path, monkeypatch):
+    (tmp_path / "weather5").mkdir()
+    _synthetic_weather(20).to_csv(tmp_path / "weather5" / "Weather.csv", index=False)
+    monkeypatch.setenv("SPAHM_DATA", str(tmp_path))
+    cfg = _compose(TINY + ["plot.silo=Paris"])
+    with pytest.raises(ConfigError, match="plot.silo"):
+        temperature.prepare(cfg)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_WEATHER / "Weather.csv").is_file(), reason="no shared weather5")
 def test_one_quick_trial_on_real_weather5_shows_the_papers_ordering(tmp_path, monkeypatch):
-    """About a minute: the quick profile's first trial on the real data."""
+    """About two minutes: the quick profile's first split on the real data."""
     monkeypatch.setenv("SPAHM_DATA", str(SHARED_WEATHER.parent))
     cfg = _compose(["profile=quick", "trials=1", "quiet=true", f"output_dir={tmp_path}"])
-    df = temperature.run(cfg)
-    value = df.set_index(["method", "metric"])["value"]
+    df = run_experiment(cfg, temperature)
+    value = df[df.method.isin(temperature.LABELS)].set_index(["method", "metric"])["value"]
     assert value["spahm", "rmse_across"] < 0.5 * value["sgp50", "rmse_across"]
     assert value["spahm", "rmse_self"] < value["sgp50", "rmse_self"] + 0.5

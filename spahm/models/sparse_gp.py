@@ -1,4 +1,4 @@
-"""Sparse Gaussian processes as local models: fit, atom extraction, the fused predictor.
+"""Sparse Gaussian processes as local models: fit, atom extraction, the fused global model.
 
 The paper's fourth application (temperature forecasting): every silo fits a sparse GP
 (GPy ``SparseGPRegression``, variational DTC, RBF kernel with one lengthscale per input)
@@ -13,7 +13,7 @@ Shared scale (:class:`Standardizer`)
     the pooled mean and standard deviation without any silo sharing a data point. All GP
     work below happens in standardised units; predictions are mapped back at the end.
 
-Local atoms (:func:`extract_atoms`)
+Local atoms (:func:`extract_atoms`, the one extraction path; :class:`SparseGPAdapter` uses it)
     One atom per inducing point: ``[z_1, ..., z_d, w * u]`` where ``z`` is the inducing input
     (standardised inputs) and ``u = E[f(z) | silo data]`` is the posterior mean of the latent
     function at ``z`` under the silo's fitted sparse GP (standardised target units). Both
@@ -22,7 +22,7 @@ Local atoms (:func:`extract_atoms`)
     standard deviation of any one input; ``w > 1`` makes the matching care more about
     agreeing outputs, ``w < 1`` about agreeing locations.
 
-Fused predictor (:class:`FusedInducingPredictor`)
+Global model (:class:`FusedSparseGP`, the paper's: the fused inducing points sent back to every silo)
     A global atom ``i`` gives an inducing input ``z_i`` and an output ``u_i`` (its second part
     divided by ``w``). Silo ``j`` treats the ``L`` global pairs as pseudo-observations of its
     latent function, ``u_i = f(z_i) + e_i`` with ``e_i ~ N(0, s_i^2)``, under a zero-mean GP
@@ -43,28 +43,46 @@ Fused predictor (:class:`FusedInducingPredictor`)
     coordinate, ``sigma^2 sigma0^2 / (m_i sigma0^2 + sigma^2) / w^2``: a global output
     backed by many silos is trusted more than one seen in a single silo. The kernel
     hyperparameters are not re-fitted: they are the silo's own, learnt on its own data.
+    :class:`FusedInducingPredictor` is one silo's predictor; :class:`FusedSparseGP` holds the
+    fused points with every silo's kernel (``predict(X, silo=j)``).
+
+GPy is an optional dependency (the ``gp`` extra): it is imported inside the functions that
+fit a local model, never by ``import spahm``.
 
 """
 from __future__ import annotations
 
+import numbers
+import sys
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
-import sys
 
 from ..adapters import Adapter, LocalAtoms, register_adapter
 
 # Added to the diagonal of a kernel matrix before its Cholesky factorisation (in units of
 # the signal variance): inducing inputs that nearly coincide make K_zz singular otherwise.
 _JITTER = 1e-6
-# Smallest variance returned by a predictor or used by a product of experts: keeps log
-# densities and precisions finite when a prediction sits exactly on a noise-free point.
+# Smallest variance returned by a predictor: keeps log densities finite when a prediction
+# sits exactly on a noise-free point.
 _VARIANCE_FLOOR = 1e-10
 # Smallest standard deviation of a column in a Standardizer: a column constant over the
 # pooled data (one station only) is centred but not divided by zero.
 _SCALE_FLOOR = 1e-8
+
+
+def _check_inputs(X, n_features, what="X"):
+    """``X`` as a finite real float array of shape (n, n_features); ValueError naming it."""
+    X = check_array(X, dtype=np.float64, input_name=what)
+    if X.shape[1] != n_features:
+        raise ValueError(f"{what} has {X.shape[1]} features, but the model was fitted on "
+                         f"{n_features}: expected shape (n, {n_features})")
+    return X
 
 
 # ---------------------------------------------------------------------- standardisation
@@ -135,7 +153,7 @@ def rbf_kernel(a, b, variance, lengthscale):
 
 
 # ---------------------------------------------------------------------- local model
-class LocalSparseGP:
+class LocalSparseGP(RegressorMixin, BaseEstimator):
     """One silo's sparse GP (GPy ``SparseGPRegression``, RBF kernel with ARD).
 
     Parameters
@@ -159,6 +177,7 @@ class LocalSparseGP:
     model_ : GPy.models.SparseGPRegression
     inducing_inputs_ : ndarray (M, d)
     variance_, lengthscale_, noise_variance_ : fitted kernel and likelihood parameters
+    n_features_in_ : int
 
     Examples
     --------
@@ -189,14 +208,14 @@ class LocalSparseGP:
 
     def fit(self, X, y):
         """Fit on standardised inputs ``X`` (n, d) and target ``y`` (n,) or (n, 1)."""
-        import GPy  # heavy import kept local: the rest of spahm does not need it
+        import GPy  # the optional dependency, imported only when a model is fitted
 
-        X = np.asarray(X, dtype=np.float64)
+        X = check_array(X, dtype=np.float64, input_name="X")
         y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-        if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
-            raise ValueError(f"X must be (n, d) and y (n,) with n > 0; got {X.shape} and {y.shape}")
-        if not (np.isfinite(X).all() and np.isfinite(y).all()):
-            raise ValueError("X and y must be finite")
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} values")
+        if not np.isfinite(y).all():
+            raise ValueError("y must be finite")
         if int(self.num_inducing) < 1:
             raise ValueError(f"num_inducing must be a positive integer, got {self.num_inducing!r}")
         rng = np.random.default_rng(self.random_state)
@@ -225,27 +244,57 @@ class LocalSparseGP:
                     warnings.filterwarnings("ignore", text, RuntimeWarning, r"(GPy|paramz)(\.|$)")
                 model.optimize("lbfgsb", max_iters=int(self.max_iters), messages=False)
         self.model_ = model
+        self.n_features_in_ = X.shape[1]
         self.inducing_inputs_ = np.array(model.inducing_inputs.values)
         self.variance_ = float(model.kern.variance.values[0])
         self.lengthscale_ = np.array(model.kern.lengthscale.values, dtype=np.float64)
         self.noise_variance_ = float(model.likelihood.variance.values[0])
         return self
 
-    def predict(self, X):
-        """Latent mean and variance ``(mean, var_f)`` at ``X`` (standardised units), 1-D."""
-        mean, var = self.model_.predict_noiseless(np.asarray(X, dtype=np.float64))
-        return mean[:, 0], np.maximum(var[:, 0], _VARIANCE_FLOOR)
+    def predict(self, X, return_var=False):
+        """Latent mean at ``X`` (standardised units); with ``return_var`` also its variance
+        (add ``noise_variance_`` for the variance of a new target)."""
+        check_is_fitted(self, "model_")
+        X = _check_inputs(X, self.n_features_in_)
+        mean, var = self.model_.predict_noiseless(X)
+        mean = mean[:, 0]
+        return (mean, np.maximum(var[:, 0], _VARIANCE_FLOOR)) if return_var else mean
 
-    def inducing_outputs(self):
-        """Posterior mean of the latent function at the inducing inputs, shape (M,)."""
-        return self.predict(self.inducing_inputs_)[0]
+
+# ---------------------------------------------------------------------- atoms
+def _local_parts(model):
+    """Inducing inputs, latent mean and variance there, and the RBF kernel of a fitted sparse
+    GP (a :class:`LocalSparseGP` or a GPy ``SparseGP`` with an RBF kernel)."""
+    if isinstance(model, LocalSparseGP):
+        check_is_fitted(model, "model_")
+        Z = model.inducing_inputs_
+        u, var = model.predict(Z, return_var=True)
+        return Z, u, var, (model.variance_, model.lengthscale_, model.noise_variance_)
+    gp = _gpy_sparse_gp(model)
+    if gp is None:
+        raise ValueError(f"expected a fitted LocalSparseGP or GPy SparseGP, got "
+                         f"{type(model).__name__}")
+    import GPy
+
+    if not isinstance(gp.kern, GPy.kern.RBF):
+        raise ValueError(f"the fused sparse GP predicts with an RBF kernel; this model has a "
+                         f"{type(gp.kern).__name__} kernel")
+    Z = np.asarray(gp.Z.values, dtype=np.float64)
+    mean, var = gp.predict_noiseless(Z)
+    lengthscale = np.broadcast_to(np.asarray(gp.kern.lengthscale.values, dtype=np.float64),
+                                  (Z.shape[1],)).copy()
+    kernel = (float(gp.kern.variance.values[0]), lengthscale,
+              float(gp.likelihood.variance.values[0]))
+    return Z, mean[:, 0], np.maximum(var[:, 0], 0.0), kernel
 
 
 def extract_atoms(model, output_weight=1.0):
-    """A fitted :class:`LocalSparseGP`'s local atoms ``[Z, output_weight * u]``, (M, d + 1)."""
-    if output_weight <= 0:
-        raise ValueError(f"output_weight must be positive, got {output_weight!r}")
-    return np.hstack([model.inducing_inputs_, output_weight * model.inducing_outputs()[:, None]])
+    """A fitted sparse GP's local atoms ``[Z, output_weight * u]``, shape (M, d + 1).
+
+    ``model`` is a :class:`LocalSparseGP` or a GPy ``SparseGP`` with an RBF kernel. The same
+    as ``SparseGPAdapter(output_weight).extract(model).atoms``.
+    """
+    return SparseGPAdapter(output_weight).extract(model).atoms
 
 
 def split_atoms(atoms, output_weight=1.0):
@@ -266,9 +315,9 @@ def global_output_variance(popularity, hyperparameters, output_weight=1.0):
     return sigma**2 * sigma0**2 / (m * sigma0**2 + sigma**2) / output_weight**2
 
 
-# ---------------------------------------------------------------------- fused predictor
-class FusedInducingPredictor:
-    """Predict from inducing inputs with known (noisy) outputs; see the module docstring.
+# ---------------------------------------------------------------------- global model
+class FusedInducingPredictor(RegressorMixin, BaseEstimator):
+    """One silo's predictor from inducing inputs with known (noisy) outputs (module docstring).
 
     Parameters
     ----------
@@ -281,92 +330,166 @@ class FusedInducingPredictor:
     Examples
     --------
     >>> p = FusedInducingPredictor([[0.0]], [1.0], 0.0, 1.0, 1.0, 0.1)
-    >>> round(float(p.predict([[1.0]])[0][0]), 4)   # exp(-1/2)
+    >>> round(float(p.predict([[1.0]])[0]), 4)   # exp(-1/2)
     0.6065
     """
 
     def __init__(self, inducing_inputs, inducing_outputs, output_variance, variance, lengthscale,
                  noise_variance):
-        Z = np.asarray(inducing_inputs, dtype=np.float64)
-        u = np.asarray(inducing_outputs, dtype=np.float64).ravel()
-        if Z.ndim != 2 or len(Z) != len(u) or len(u) == 0:
-            raise ValueError(f"inducing_inputs must be (L, d) and inducing_outputs (L,), "
-                             f"got {Z.shape} and {u.shape}")
-        s2 = np.broadcast_to(np.asarray(output_variance, dtype=np.float64), u.shape)
-        if (s2 < 0).any():
-            raise ValueError("output_variance must be non-negative")
-        self.inducing_inputs = Z
-        self.inducing_outputs = u
-        self.variance = float(variance)
-        self.lengthscale = np.asarray(lengthscale, dtype=np.float64)
-        self.noise_variance = float(noise_variance)
-        K = rbf_kernel(Z, Z, self.variance, self.lengthscale)
-        K[np.diag_indices_from(K)] += s2 + _JITTER * self.variance
-        self._chol = np.linalg.cholesky(K)
-        self._alpha = _chol_solve(self._chol, u)
+        self.inducing_inputs = inducing_inputs
+        self.inducing_outputs = inducing_outputs
+        self.output_variance = output_variance
+        self.variance = variance
+        self.lengthscale = lengthscale
+        self.noise_variance = noise_variance
 
-    def predict(self, X):
-        """Latent mean and variance ``(mean, var_f)`` at ``X``; add ``noise_variance`` for y."""
-        Kx = rbf_kernel(np.asarray(X, dtype=np.float64), self.inducing_inputs, self.variance,
-                        self.lengthscale)
-        mean = Kx @ self._alpha
-        half = np.linalg.solve(self._chol, Kx.T)  # L^{-1} K_zx
-        var = self.variance - (half**2).sum(0)
-        return mean, np.maximum(var, _VARIANCE_FLOOR)
+    def _factor(self):
+        """Cholesky factor of ``K_zz + diag(s^2)`` and ``K^{-1} u``, computed once."""
+        if getattr(self, "_cache", None) is None:
+            Z = check_array(self.inducing_inputs, dtype=np.float64, input_name="inducing_inputs")
+            u = np.asarray(self.inducing_outputs, dtype=np.float64).ravel()
+            if len(Z) != len(u):
+                raise ValueError(f"inducing_inputs must be (L, d) and inducing_outputs (L,), "
+                                 f"got {Z.shape} and {u.shape}")
+            s2 = np.broadcast_to(np.asarray(self.output_variance, dtype=np.float64), u.shape)
+            if (s2 < 0).any():
+                raise ValueError("output_variance must be non-negative")
+            variance = float(self.variance)
+            lengthscale = np.asarray(self.lengthscale, dtype=np.float64)
+            K = rbf_kernel(Z, Z, variance, lengthscale)
+            K[np.diag_indices_from(K)] += s2 + _JITTER * variance
+            chol = np.linalg.cholesky(K)
+            alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, u))
+            self._cache = (Z, variance, lengthscale, chol, alpha)
+        return self._cache
+
+    @property
+    def n_features_in_(self):
+        return self._factor()[0].shape[1]
+
+    def predict(self, X, return_var=False):
+        """Latent mean at ``X``; with ``return_var`` also its variance (add
+        ``noise_variance`` for the variance of a new target)."""
+        Z, variance, lengthscale, chol, alpha = self._factor()
+        X = _check_inputs(X, Z.shape[1])
+        Kx = rbf_kernel(X, Z, variance, lengthscale)
+        mean = Kx @ alpha
+        if not return_var:
+            return mean
+        half = np.linalg.solve(chol, Kx.T)  # L^{-1} K_zx
+        return mean, np.maximum(variance - (half**2).sum(0), _VARIANCE_FLOOR)
 
 
-def _chol_solve(chol, b):
-    return np.linalg.solve(chol.T, np.linalg.solve(chol, b))
+class FusedSparseGP(RegressorMixin, BaseEstimator):
+    """The global sparse GP: the fused inducing points, sent back to every silo.
+
+    Silo ``j`` predicts with the global inducing inputs and outputs under its own kernel
+    (:class:`FusedInducingPredictor`); ``predict(X, silo=j)``.
+
+    Parameters
+    ----------
+    inducing_inputs : array (L, d)
+    inducing_outputs : array (L,)
+    output_variance : float or array (L,)
+        Variance of each fused output (the SPAHM posterior variance, see
+        :func:`global_output_variance`).
+    kernels : list of (variance, lengthscale, noise_variance)
+        Each silo's fitted RBF kernel and noise variance.
+    popularity : array (L,) or None
+        Number of silos behind each global inducing point.
+    """
+
+    def __init__(self, inducing_inputs, inducing_outputs, output_variance, kernels,
+                 popularity=None):
+        self.inducing_inputs = inducing_inputs
+        self.inducing_outputs = inducing_outputs
+        self.output_variance = output_variance
+        self.kernels = kernels
+        self.popularity = popularity
+
+    @property
+    def n_silos(self):
+        return len(self.kernels)
+
+    def predictor(self, silo=0):
+        """Silo ``silo``'s :class:`FusedInducingPredictor` (built once, then cached)."""
+        if not 0 <= int(silo) < len(self.kernels):
+            raise ValueError(f"silo must be in 0..{len(self.kernels) - 1}, got {silo!r}")
+        cache = self.__dict__.setdefault("_predictors", {})
+        if silo not in cache:
+            variance, lengthscale, noise = self.kernels[silo]
+            cache[silo] = FusedInducingPredictor(self.inducing_inputs, self.inducing_outputs,
+                                                 self.output_variance, variance, lengthscale,
+                                                 noise)
+        return cache[silo]
+
+    @property
+    def n_features_in_(self):
+        return self.predictor(0).n_features_in_
+
+    def predict(self, X, silo=0, return_var=False):
+        """Silo ``silo``'s latent mean at ``X`` (and variance with ``return_var``)."""
+        return self.predictor(silo).predict(X, return_var=return_var)
 
 
-# ---------------------------------------------------------------------------- GPy sparse GP
+# ---------------------------------------------------------------------------- adapter
 def _gpy_sparse_gp(model):
-    """The GPy sparse GP inside ``model`` (itself, or a LocalSparseGP's ``model_``), or None."""
-    for candidate in (model, getattr(model, "model_", None)):
-        if candidate is None or "GPy" not in sys.modules:
-            continue
-        import GPy
+    """The GPy sparse GP ``model`` is, or None (never imports GPy: a GPy model exists only if
+    GPy was imported already)."""
+    if "GPy" not in sys.modules:
+        return None
+    import GPy
 
-        if isinstance(candidate, GPy.core.SparseGP):
-            return candidate
-    return None
+    return model if isinstance(model, GPy.core.SparseGP) else None
 
 
 class SparseGPAdapter(Adapter):
-    """Atoms ``[Z, f(Z)]``: inducing inputs with the posterior mean of the latent function.
+    """Atoms ``[Z, w f(Z)]``: inducing inputs with the posterior mean of the latent function.
 
-    Variances: 0 for the input coordinates, the latent posterior variance for the output.
-    The global model is a GPy ``SparseGPRegression`` whose data and inducing inputs are the
-    fused points, with the local models' mean kernel parameters and noise variance.
+    Variances: 0 for the input coordinates, ``w^2`` times the latent posterior variance for
+    the output. The global model is a :class:`FusedSparseGP`.
+
+    Parameters
+    ----------
+    output_weight : float, default 1.0
+        ``w``: weight of the output coordinate against the inputs in the matching.
+    output_variance : "posterior" or float, default "posterior"
+        Variance of the fused outputs in the global model: the SPAHM posterior variance of
+        each global atom's output, or one fixed number (standardised units).
     """
 
-    name = "GPy SparseGPRegression"
+    name = "sparse GP (LocalSparseGP or GPy SparseGPRegression)"
+
+    def __init__(self, output_weight=1.0, output_variance="posterior"):
+        if not output_weight > 0:
+            raise ValueError(f"output_weight must be positive, got {output_weight!r}")
+        numeric = (isinstance(output_variance, numbers.Real)
+                   and not isinstance(output_variance, bool))
+        if not (output_variance == "posterior" or (numeric and output_variance >= 0)):
+            raise ValueError(f"output_variance must be 'posterior' or a number >= 0, got "
+                             f"{output_variance!r}")
+        self.output_weight = float(output_weight)
+        self.output_variance = output_variance
 
     def matches(self, model):
-        return _gpy_sparse_gp(model) is not None
+        return isinstance(model, LocalSparseGP) or _gpy_sparse_gp(model) is not None
 
     def extract(self, model, data=None):
-        gp = _gpy_sparse_gp(model)
-        Z = np.asarray(gp.Z.values, dtype=float)
-        mean, var = gp.predict_noiseless(Z)
+        Z, u, var, kernel = _local_parts(model)
+        w = self.output_weight
         variances = np.zeros((len(Z), Z.shape[1] + 1))
-        variances[:, -1] = np.maximum(var[:, 0], 0.0)
-        return LocalAtoms(np.hstack([Z, mean]), variances,
-                          {"kernel": gp.kern, "noise": float(gp.likelihood.variance.values[0])})
+        variances[:, -1] = w**2 * var
+        return LocalAtoms(np.hstack([Z, w * u[:, None]]), variances, {"kernel": kernel})
 
     def build(self, result, locals_, models):
-        import GPy
-
-        atoms = result.global_atoms
-        Z, u = atoms[:, :-1], atoms[:, -1:]
-        kernel = locals_[0].extra["kernel"].copy()
-        params = [x.extra["kernel"].param_array for x in locals_]
-        if all(p.shape == params[0].shape for p in params):
-            kernel[:] = np.mean(params, axis=0)
-        noise = float(np.mean([x.extra["noise"] for x in locals_]))
-        model = GPy.models.SparseGPRegression(Z, u, kernel=kernel, Z=Z.copy())
-        model.likelihood.variance = noise
-        return model
+        Z, u = split_atoms(result.global_atoms, self.output_weight)
+        if self.output_variance == "posterior":
+            s2 = global_output_variance(result.popularity, result.hyperparameters,
+                                        self.output_weight)
+        else:
+            s2 = float(self.output_variance)
+        return FusedSparseGP(Z, u, s2, [x.extra["kernel"] for x in locals_],
+                             popularity=result.popularity)
 
 
 register_adapter(SparseGPAdapter(), first=False)

@@ -1,0 +1,116 @@
+"""Temperature data: weather5 and GSOD as one tidy table, silos, and the per-silo splits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from experiments._runner import DataMissingError
+from experiments.temperature.config import INPUTS
+
+TARGET = "temp"
+DATA_SCRIPTS = {"weather5": "python -m data_scripts.weather5 [--from ../shared/data/weather5]",
+                "gsod": "python -m data_scripts.gsod (needs internet) [--from DIR]"}
+#: How each source may be cut into silos.
+SILOS = {"weather5": ("city", "city_year"), "gsod": ("state",)}
+
+
+def load_weather5(root, stations) -> pd.DataFrame:
+    """weather5 as a tidy table: one row per city-day with the seven inputs and the target.
+
+    ``stations`` maps each city to its station's ``latitude``, ``longitude`` and
+    ``elevation`` (metres). A day enters only if the previous calendar day is in the file;
+    the target is ``avg_temp`` (degrees F). Accepts the file with a leading ``rownames``
+    column (the Rdatasets copy). Column ``silo`` is the city.
+    """
+    path = Path(root) / "Weather.csv"
+    if not path.is_file():
+        raise DataMissingError(f"{path} not found: run `{DATA_SCRIPTS['weather5']}` "
+                               "(or set SPAHM_DATA to the folder holding weather5/)")
+    raw = pd.read_csv(path)
+    if raw.columns[0] in ("rownames", "Unnamed: 0"):
+        raw = raw.drop(columns=raw.columns[0])
+    unknown = sorted(set(raw.city) - set(stations))
+    if unknown:
+        raise ValueError(f"config data.stations lacks coordinates for {unknown}")
+    raw = raw[["city", "date", "avg_temp"]].dropna()
+    raw = raw.assign(date=pd.to_datetime(raw["date"])).sort_values(["city", "date"])
+    facts = pd.DataFrame.from_dict({k: dict(v) for k, v in stations.items()}, orient="index")
+    frame = _with_previous_day(raw.rename(columns={"city": "silo", "avg_temp": TARGET}),
+                               by="silo")
+    for name in ("latitude", "longitude", "elevation"):
+        frame[name] = frame["silo"].map(facts[name]).astype(float)
+    return frame[["silo", "date", *INPUTS, TARGET]].reset_index(drop=True)
+
+
+def load_gsod(root, min_rows_per_silo=1, years=None) -> pd.DataFrame:
+    """The tidy GSOD table of ``data_scripts/gsod.py`` as one row per station-day, silo = state.
+
+    The previous day's temperature is the same station's mean temperature of the previous
+    calendar day (days without it are dropped). States with fewer than ``min_rows_per_silo``
+    rows are dropped.
+    """
+    path = Path(root) / "gsod.csv"
+    if not path.is_file():
+        raise DataMissingError(f"{path} not found: run `{DATA_SCRIPTS['gsod']}` "
+                               "(or set SPAHM_DATA to the folder holding gsod/)")
+    raw = pd.read_csv(path, dtype={"station": str, "state": str})
+    raw = raw.assign(date=pd.to_datetime(raw["date"])).dropna(subset=[TARGET])
+    if years:
+        raw = raw[raw.date.dt.year.isin(list(years))]
+    raw = raw.sort_values(["station", "date"])
+    frame = _with_previous_day(raw.rename(columns={"state": "silo"}), by="station")
+    sizes = frame.groupby("silo")["silo"].transform("size")
+    frame = frame[sizes >= min_rows_per_silo]
+    return frame[["silo", "date", *INPUTS, TARGET]].reset_index(drop=True)
+
+
+def _with_previous_day(frame, by):
+    """Add day/month/year and ``prev_temp`` (same ``by`` group, previous calendar day)."""
+    frame = frame.copy()
+    prev = frame.groupby(by)[TARGET].shift(1)
+    gap = frame.groupby(by)["date"].diff()
+    frame["prev_temp"] = prev.where(gap == pd.Timedelta(days=1))
+    frame["day"] = frame.date.dt.day
+    frame["month"] = frame.date.dt.month
+    frame["year"] = frame.date.dt.year
+    return frame.dropna(subset=["prev_temp", TARGET])
+
+
+def load_data(cfg) -> pd.DataFrame:
+    """The configured source as a tidy table with one ``silo`` per configured unit.
+
+    ``data.silos = city_year`` (weather5) makes each city's year its own silo ("Chicago 2016").
+    """
+    d = cfg.data
+    if d.source == "weather5":
+        frame = load_weather5(d.root, d.stations)
+        if d.years:
+            frame = frame[frame.year.isin(list(d.years))]
+        if d.silos == "city_year":
+            frame = frame.assign(silo=frame.silo + " " + frame.year.astype(str))
+        return frame.reset_index(drop=True)
+    return load_gsod(d.root, d.min_rows_per_silo, OmegaConf.select(cfg, "data.years"))
+
+
+def split_silos(frame, rng, fraction, max_kept=None, max_held=None):
+    """Random split inside every silo (sorted names): ``fraction`` of each silo's rows held out.
+
+    Returns two dicts silo -> frame (kept, held out), each capped at ``max_kept`` /
+    ``max_held`` random rows when given. Used twice: train / test, and inside each silo's
+    training rows, fit / validation.
+    """
+    kept, held = {}, {}
+    for silo, rows in frame.groupby("silo", sort=True):
+        order = rng.permutation(len(rows))
+        n_held = max(1, int(round(fraction * len(rows))))
+        held_idx, kept_idx = order[:n_held], order[n_held:]
+        if max_held is not None:
+            held_idx = held_idx[:max_held]
+        if max_kept is not None:
+            kept_idx = kept_idx[:max_kept]
+        kept[silo] = rows.iloc[np.sort(kept_idx)]
+        held[silo] = rows.iloc[np.sort(held_idx)]
+    return kept, held
