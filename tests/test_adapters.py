@@ -100,10 +100,10 @@ def test_gpy_sparse_gp_becomes_a_sparse_gp():
     extracted = sparse_gp.SparseGPAdapter().extract(local[0])
     assert extracted.atoms.shape == (6, 2) and (extracted.variances[:, 0] == 0).all()
     fused = fuse_models(local, random_state=0, sigma=0.1, sigma0=2.0)
-    assert isinstance(fused, GPy.models.SparseGPRegression)
-    assert fused.Z.shape[0] == fused.fusion_.n_global_atoms
-    mean, _ = fused.predict(np.array([[0.5], [1.5]]))
-    np.testing.assert_allclose(mean[:, 0], np.sin([0.5, 1.5]), atol=0.15)
+    assert isinstance(fused, sparse_gp.FusedSparseGP)  # the paper's: fused points, each silo's kernel
+    assert len(fused.inducing_inputs) == fused.fusion_.n_global_atoms
+    mean = fused.predict(np.array([[0.5], [1.5]]), silo=0)
+    np.testing.assert_allclose(mean, np.sin([0.5, 1.5]), atol=0.15)
 
 
 def test_hdp_hmm_states_fuse_into_an_hmm():
