@@ -6,7 +6,7 @@ Every experiment follows :class:`experiments.contract.Experiment`; the shared ru
 import importlib
 
 #: Experiment name (config ``name``) -> package under ``experiments``.
-EXPERIMENTS = ("simulated", "topics", "mocap", "temperature", "uncertainty")
+EXPERIMENTS = ("simulated", "topics", "mocap", "temperature", "uncertainty", "networks")
 
 
 def register_configs():

@@ -12,7 +12,7 @@ Public API:
 from . import families
 from .adapters import fuse_models, register_adapter
 from .estimator import SPAHM, MatchResult, match
-from .models import hdp_hmm, mixture, sparse_gp, topics  # noqa: F401  (register their adapters)
+from .models import hdp_hmm, mixture, mlp, sparse_gp, topics  # noqa: F401  (register their adapters)
 
 __all__ = ["SPAHM", "MatchResult", "match", "families", "fuse_models", "register_adapter"]
 __version__ = "0.1.0"
