@@ -34,6 +34,11 @@ def check_local_atoms(local_atoms, name="local_atoms"):
     for j, silo in enumerate(silos):
         if isinstance(silo, (str, bytes)):
             raise ValueError(f"silo {j}: expected a numeric array of shape (L_j, D), got a string")
+        if silo is None:
+            raise ValueError(f"silo {j} is None: expected a numeric array of shape (L_j, D)")
+        if np.iscomplexobj(silo):
+            raise ValueError(f"silo {j}: local atoms are complex; expected real numbers "
+                             "(complex values would be truncated to their real part)")
         try:
             arr = np.asarray(silo, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -75,6 +80,8 @@ def check_positive(value, name, dim, allow_none=False):
         if allow_none:
             return None
         raise ValueError(f"{name} is required")
+    if np.iscomplexobj(value):
+        raise ValueError(f"{name} must be real, got complex {value!r}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -92,6 +99,8 @@ def check_positive(value, name, dim, allow_none=False):
 
 def check_finite(value, name, dim):
     """A finite scalar or length-``dim`` vector (e.g. the prior mean ``mu0``)."""
+    if np.iscomplexobj(value):
+        raise ValueError(f"{name} must be real, got complex {value!r}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -101,6 +110,19 @@ def check_finite(value, name, dim):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return float(arr) if arr.ndim == 0 else arr
+
+
+def check_random_state(value, name="random_state"):
+    """A numpy ``Generator`` from ``None``, a non-negative integer, a ``SeedSequence`` or a
+    ``Generator`` (returned as is); anything else raises ``ValueError`` naming ``name``."""
+    if isinstance(value, np.random.Generator):
+        return value
+    if value is None or isinstance(value, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+        return np.random.default_rng(int(value))
+    raise ValueError(f"{name} must be None, a non-negative integer or a numpy Generator, "
+                     f"got {value!r}")
 
 
 def check_int(value, name, minimum, allow_none=False):
@@ -139,6 +161,8 @@ def check_local_variances(local_variances, silos, name="local_variances"):
     out = []
     for j, (var, atoms) in enumerate(zip(entries, silos)):
         n, dim = atoms.shape
+        if np.iscomplexobj(var):
+            raise ValueError(f"silo {j}: {name} are complex; expected real variances")
         try:
             arr = np.asarray(var, dtype=np.float64)
         except (TypeError, ValueError):

@@ -10,12 +10,60 @@ their sum.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.special import gammaln
 
 # Variances estimated from data are clipped to this floor so that the empirical-Bayes update
-# can never return a zero or negative variance (e.g. identical silos give zero spread).
+# can never return a zero or negative variance (e.g. identical silos give zero spread). The
+# estimator works on standardised atoms (:func:`standardisation`), so the floor is relative:
+# 1e-10 times the squared spread of the atoms' entries.
 VARIANCE_FLOOR = 1e-10
+
+# Shrinkage of the empirical-Bayes estimate of sigma^2, in pseudo degrees of freedom per
+# dimension: sigma^2 = W / (dof + SIGMA_PRIOR_DOF + SINGLETON_DOF * n_1), as if each dimension
+# had that many more matched deviations of zero; n_1 is the number of global atoms with a
+# single local atom. An atom left alone is the fit's statement that no other silo holds a copy
+# nearby, so many singletons and few matched atoms mean the few matched deviations must not
+# set sigma^2 alone: one spurious pair far apart would otherwise make sigma^2 its own spread,
+# sigma0^2 collapse to the floor and the next pass merge atoms wholesale (issue 16). The
+# estimate errs small (fewer merges next pass); with most atoms matched the shrinkage is about
+# a percent.
+SIGMA_PRIOR_DOF = 4.0
+SINGLETON_DOF = 0.5
+
+
+class Hyperparameters(NamedTuple):
+    """Gaussian SPAHM hyperparameters, per dimension: prior mean, prior variance sigma0^2 and
+    observation variance sigma^2 (``s`` is ``None`` when it could not be estimated)."""
+
+    mu0: np.ndarray
+    s0: np.ndarray
+    s: np.ndarray | None
+
+
+def standardisation(atoms, fallback_scale=1.0):
+    """Centre and scale of the atoms' entries: their mean and standard deviation (scalars).
+
+    Computed without overflow for any finite input (entries are divided by their largest
+    magnitude first). When every entry is the same, the scale is ``fallback_scale``.
+
+    Returns
+    -------
+    centre, scale : float
+    """
+    atoms = np.asarray(atoms, dtype=float)
+    top = float(np.max(np.abs(atoms)))
+    if top == 0.0:
+        return 0.0, float(fallback_scale)
+    unit = atoms / top
+    centre = float(unit.mean())
+    spread = float(unit.std())
+    scale = spread * top
+    if not (np.isfinite(scale) and scale > 0.0):
+        scale = float(fallback_scale)
+    return centre * top, scale
 
 
 def popularity_term(counts, n_silos, cap):
@@ -104,6 +152,46 @@ def atom_terms_from_tables(sums, counts, tables, mu0, s0, s):
     return A, B, c
 
 
+def isotropic_atom_terms(sums, counts, tables, mu0, ratio):
+    """``w, c`` of each global atom when ``s0`` and ``s`` are the same in every dimension.
+
+    The match cost is then ``w * (ratio (|v|^2 + 2 v.S) + 2 v.mu0) + c`` with
+    ``ratio = s0 / s`` (:func:`isotropic_match_costs`): one matrix product per silo.
+
+    Parameters
+    ----------
+    sums : ndarray (L, D)
+    counts : ndarray (L,)
+    tables : tuple
+        :func:`count_tables` for the current hyperparameters.
+    mu0 : ndarray (D,)
+    ratio : float
+        ``s0 / s``.
+
+    Returns
+    -------
+    w, c : ndarray (L,)
+    """
+    inv_old, inv_new, const = tables
+    m = np.asarray(counts).astype(np.intp)
+    w = inv_new[m, 0]
+    q = ratio * np.einsum("ij,ij->i", sums, sums) + 2.0 * (sums @ mu0)
+    return w, q * (w - inv_old[m, 0]) + const[m]
+
+
+def isotropic_match_costs(atoms, sq_norms, atoms_dot_mu0, sums, w, c, ratio):
+    """Match block ``(L_j, L)`` from :func:`isotropic_atom_terms` (equal to :func:`match_costs`).
+
+    ``sq_norms`` and ``atoms_dot_mu0`` are ``|v|^2`` and ``v.mu0`` of the silo's atoms.
+    """
+    block = atoms @ sums.T
+    block *= 2.0 * ratio
+    block += (ratio * sq_norms + 2.0 * atoms_dot_mu0)[:, None]
+    block *= w
+    block += c
+    return block
+
+
 def match_costs(atoms, A, B, c):
     """Match block of the cost matrix, (L_j, L): two matrix products and a broadcast add."""
     return (atoms * atoms) @ A.T + atoms @ B.T + c
@@ -152,8 +240,22 @@ def posterior_means(sums, counts, mu0, s0, s):
     return (mu0 * s + sums * s0) / (m * s0 + s)
 
 
-def update_hyperparameters(sums, sumsq, counts, per_dimension=(False, False, False)):
-    """Empirical-Bayes re-estimation of ``mu0``, ``sigma^2`` and ``sigma0^2`` (METHOD.md step 4).
+def update_hyperparameters(sums, sumsq, counts, per_dimension=(False, False, False),
+                           prior_dof=None):
+    """Empirical-Bayes re-estimation of ``mu0``, ``sigma0^2`` and ``sigma^2`` (METHOD.md step 4).
+
+    Every estimate is made per dimension (as the authors do); a hyperparameter that is pooled
+    over dimensions is the mean of its per-dimension estimates.
+
+    - ``mu0_d``: mean over global atoms of their means;
+    - ``sigma_d^2``: within-atom sum of squares ``W_d`` of the global atoms with two or more
+      local atoms over their degrees of freedom plus a shrinkage
+      (``W_d / (dof + prior_dof + SINGLETON_DOF n_1)``, :data:`SIGMA_PRIOR_DOF`), so that one
+      pair of matched atoms cannot set it alone;
+    - ``sigma0_d^2``: variance of the global means minus ``sigma_d^2`` times the mean of
+      ``1 / m``.
+
+    Variances are floored at :data:`VARIANCE_FLOOR`.
 
     Parameters
     ----------
@@ -161,58 +263,67 @@ def update_hyperparameters(sums, sumsq, counts, per_dimension=(False, False, Fal
         Sum and sum of squares of the local atoms of each global atom.
     counts : ndarray (L,)
     per_dimension : tuple of 3 bool
-        Whether ``mu0``, ``sigma^2``, ``sigma0^2`` are estimated per dimension (length D) or
-        pooled over dimensions (scalar broadcast to length D).
+        For ``(mu0, sigma^2, sigma0^2)`` in this order: whether each is kept per dimension
+        or pooled over dimensions (the mean of the per-dimension estimates, broadcast).
+    prior_dof : float or None
+        Shrinkage pseudo degrees of freedom per dimension; ``None``: :data:`SIGMA_PRIOR_DOF`
+        plus :data:`SINGLETON_DOF` per single-atom global atom; 0: the plain moment
+        estimator of METHOD.md.
 
     Returns
     -------
-    mu0, s, s0 : ndarray (D,) each, or ``None`` for ``s`` when no global atom has two or more
-        local atoms (the within-atom variance is then not identifiable; keep the old value).
+    Hyperparameters
+        ``(mu0, s0, s)``, each an ndarray (D,); ``s`` is ``None`` when no global atom has two
+        or more local atoms (the within-atom variance is then not identifiable; keep the old
+        value).
     """
     m = np.asarray(counts, dtype=float)
     means = sums / m[:, None]
     D = sums.shape[1]
 
-    def pooled(values_sum, n, per_dim):
-        if per_dim:
-            return values_sum / n
-        return np.full(D, values_sum.sum() / (n * D))
+    def pooled(per_dim_values, keep):
+        return per_dim_values if keep else np.full(D, per_dim_values.mean())
 
-    mu0 = pooled(means.sum(axis=0), len(m), per_dimension[0])
+    mu0 = pooled(means.mean(axis=0), per_dimension[0])
 
     multi = m > 1
-    if multi.any():
-        within = (sumsq[multi] - sums[multi] ** 2 / m[multi, None]).sum(axis=0)
-        s = pooled(within, (m[multi] - 1.0).sum(), per_dimension[1])
-        s = np.maximum(s, VARIANCE_FLOOR)
-    else:
-        s = None
+    within = (sumsq[multi] - sums[multi] ** 2 / m[multi, None]).sum(axis=0)
+    within = np.maximum(within, 0.0)  # rounding can make it slightly negative
+    dof = (m[multi] - 1.0).sum()
+    if prior_dof is None:
+        prior_dof = SIGMA_PRIOR_DOF + SINGLETON_DOF * np.count_nonzero(m == 1)
+    s = within / (dof + prior_dof) if dof > 0 else None
+    if s is not None:
+        s = pooled(np.maximum(s, VARIANCE_FLOOR), per_dimension[1])
 
-    centred = ((means - mu0) ** 2).sum(axis=0)
     if len(m) > 1:
-        var_means = pooled(centred, len(m) - 1.0, per_dimension[2])
+        var_means = ((means - mu0) ** 2).sum(axis=0) / (len(m) - 1.0)
     else:
         var_means = np.zeros(D)
-    s_for_s0 = s if s is not None else 0.0
-    s0 = np.maximum(var_means - s_for_s0 * np.mean(1.0 / m), VARIANCE_FLOOR)
-    return mu0, s, s0
+    noise = (s if s is not None else 0.0) * np.mean(1.0 / m)
+    s0 = pooled(np.maximum(var_means - noise, VARIANCE_FLOOR), per_dimension[2])
+    return Hyperparameters(mu0, s0, s)
 
 
 def log_marginal_likelihood(sums, sumsq, counts, mu0, s0, s):
     """Log marginal likelihood of the local atoms given the grouping, theta integrated out.
 
     Exact for the Gaussian case: per global atom and dimension, ``m`` atoms of variance ``s``
-    around a mean drawn from ``N(mu0, s0)``.
+    around a mean drawn from ``N(mu0, s0)``. Written in the centred form (within-atom sum of
+    squares ``W`` and the mean's density ``N(mean; mu0, s0 + s / m)``) so that no intermediate
+    squares a precision: it stays finite for variances far below the atoms' spread.
     """
     m = np.asarray(counts, dtype=float)[:, None]
-    precision = 1.0 / s0 + m / s
+    mean = sums / m
+    within = np.maximum(sumsq - sums * mean, 0.0)
+    var_mean = s0 + s / m
     return float(
         (
-            -0.5 * m * np.log(2.0 * np.pi * s)
-            - 0.5 * np.log(s0 * precision)
-            - sumsq / (2.0 * s)
-            - mu0**2 / (2.0 * s0)
-            + (sums / s + mu0 / s0) ** 2 / (2.0 * precision)
+            -0.5 * (m - 1.0) * np.log(2.0 * np.pi * s)
+            - 0.5 * np.log(m)
+            - within / (2.0 * s)
+            - 0.5 * np.log(2.0 * np.pi * var_mean)
+            - (mean - mu0) ** 2 / (2.0 * var_mean)
         ).sum()
     )
 

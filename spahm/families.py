@@ -138,8 +138,8 @@ class Gaussian(Family):
         Prior mean; ``None`` uses the mean of all local atoms' entries.
 
     Empirical Bayes (``optimize_hyperparameters``) re-estimates ``mu0``, ``sigma0`` as
-    :func:`spahm.core.update_hyperparameters` does, and ``sigma^2`` as the pooled within-atom
-    variance minus the mean of the local variances ``tau`` (moment estimator, floored).
+    :func:`spahm.core.update_hyperparameters` does, and ``sigma^2`` as the within-atom
+    variance (with the same shrinkage) minus the mean of the local variances ``tau`` (floored).
     """
 
     name = "gaussian"
@@ -196,7 +196,7 @@ class Gaussian(Family):
         sumsq = np.zeros_like(sums)
         np.add.at(sums, z, atoms)
         np.add.at(sumsq, z, atoms**2)
-        mu0, s_total, s0 = core.update_hyperparameters(sums, sumsq, counts, per_dimension)
+        mu0, s0, s_total = core.update_hyperparameters(sums, sumsq, counts, per_dimension)
         out = Gaussian(self.sigma, self.sigma0, self.mu0)
         out.per_dim = self.per_dim
         out.mu, out.s0 = mu0, s0

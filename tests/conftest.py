@@ -1,7 +1,14 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings as _hypothesis_settings
+
+# Property tests draw random examples; under CI they draw the same ones every run.
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = str(ROOT / "conf")

@@ -92,7 +92,7 @@ def _groups(seed=3, L=5, D=4):
 def test_hyperparameter_update_matches_method_text():
     groups, sums, sumsq, counts = _groups()
     D = sums.shape[1]
-    mu0, s, s0 = core.update_hyperparameters(sums, sumsq, counts)
+    mu0, s0, s = core.update_hyperparameters(sums, sumsq, counts, prior_dof=0.0)
     means = np.array([g.mean(0) for g in groups])
     # mu0: mean over global atoms of their means (pooled over dimensions)
     assert mu0 == pytest.approx(np.full(D, means.mean()))
@@ -100,15 +100,48 @@ def test_hyperparameter_update_matches_method_text():
     within = sum(((g - g.mean(0)) ** 2).sum() for g in groups if len(g) > 1)
     dof = sum(len(g) - 1 for g in groups if len(g) > 1) * D
     assert s == pytest.approx(np.full(D, within / dof))
-    # sigma0^2: variance of the global means minus sigma^2 times the mean of 1/m
-    var_means = ((means - means.mean()) ** 2).sum() / ((len(groups) - 1) * D)
-    expected_s0 = var_means - within / dof * np.mean(1 / counts)
-    assert s0 == pytest.approx(np.full(D, max(expected_s0, core.VARIANCE_FLOOR)))
+    # sigma0^2: per dimension, variance of the global means minus sigma^2 times the mean of
+    # 1/m (floored), then pooled
+    var_means = ((means - means.mean()) ** 2).sum(0) / (len(groups) - 1)
+    expected_s0 = np.maximum(var_means - within / dof * np.mean(1 / counts), core.VARIANCE_FLOOR)
+    assert s0 == pytest.approx(np.full(D, expected_s0.mean()))
+    # the default shrinks sigma^2 by SIGMA_PRIOR_DOF pseudo degrees of freedom per dimension
+    shrunk = core.update_hyperparameters(sums, sumsq, counts).s
+    n_single = np.count_nonzero(counts == 1)
+    prior = core.SIGMA_PRIOR_DOF + core.SINGLETON_DOF * n_single
+    assert shrunk == pytest.approx(np.full(D, within / (dof + prior * D)))
+
+
+def test_hyperparameter_update_returns_in_call_order():
+    _, sums, sumsq, counts = _groups()
+    hyper = core.update_hyperparameters(sums, sumsq, counts)
+    assert hyper._fields == ("mu0", "s0", "s")
+    assert hyper.s0 is hyper[1] and hyper.s is hyper[2]
+
+
+def test_one_spurious_pair_cannot_collapse_the_estimates():
+    """Issue 16: 250 unmatched atoms and one pair matched by mistake, far apart. The plain
+    moment estimator sets sigma^2 to the pair's spread and sigma0^2 to the floor (the next pass
+    then merges wholesale); the shrunk estimate keeps sigma0^2 near the atoms' spread."""
+    rng = np.random.default_rng(0)
+    D = 8
+    atoms = rng.normal(0.0, 1.0, size=(250, D))
+    pair = np.vstack([rng.normal(0, 1, D) - 2.0, rng.normal(0, 1, D) + 2.0])  # 4 sd apart
+    sums = np.vstack([atoms, pair.sum(0)])
+    sumsq = np.vstack([atoms**2, (pair**2).sum(0)])
+    counts = np.r_[np.ones(250), 2.0]
+    plain = core.update_hyperparameters(sums, sumsq, counts, prior_dof=0.0)
+    assert plain.s0[0] < 0.05  # the collapse this guards against
+    hyper = core.update_hyperparameters(sums, sumsq, counts)
+    assert np.all(hyper.s0 > 0.5) and np.all(hyper.s < 2.5)
+    per_dim = core.update_hyperparameters(sums, sumsq, counts, per_dimension=(True,) * 3)
+    assert np.all(per_dim.s0 > 0.2)
 
 
 def test_hyperparameter_update_per_dimension():
     groups, sums, sumsq, counts = _groups(seed=4)
-    mu0, s, s0 = core.update_hyperparameters(sums, sumsq, counts, per_dimension=(True, True, True))
+    mu0, s0, s = core.update_hyperparameters(sums, sumsq, counts, per_dimension=(True, True, True),
+                                             prior_dof=0.0)
     means = np.array([g.mean(0) for g in groups])
     assert mu0 == pytest.approx(means.mean(0))
     within = sum(((g - g.mean(0)) ** 2).sum(0) for g in groups if len(g) > 1)
@@ -120,14 +153,14 @@ def test_variance_floor_guards_degenerate_spread():
     """Identical atoms everywhere: every variance estimate is floored, never zero or negative."""
     sums = np.array([[2.0, 2.0], [2.0, 2.0]]) * 3
     sumsq = np.array([[4.0, 4.0], [4.0, 4.0]]) * 3
-    mu0, s, s0 = core.update_hyperparameters(sums, sumsq, np.array([3.0, 3.0]))
+    mu0, s0, s = core.update_hyperparameters(sums, sumsq, np.array([3.0, 3.0]))
     assert np.all(s >= core.VARIANCE_FLOOR) and np.all(s0 >= core.VARIANCE_FLOOR)
     assert np.all(np.isfinite(mu0))
 
 
 def test_hyperparameter_update_without_repeated_atoms_keeps_sigma():
     sums = np.array([[1.0], [5.0]])
-    mu0, s, s0 = core.update_hyperparameters(sums, sums**2, np.array([1.0, 1.0]))
+    mu0, s0, s = core.update_hyperparameters(sums, sums**2, np.array([1.0, 1.0]))
     assert s is None and s0[0] > 0
 
 
@@ -182,11 +215,11 @@ def test_assignment_equals_brute_force(seed):
 
 def test_estimator_step_takes_the_brute_force_optimum():
     """One silo matched against a fixed global set: the estimator's choice is the brute-force best."""
-    from spahm.estimator import _MatchingState
+    from spahm._matching import GaussianState
 
     rng = np.random.default_rng(11)
     silos = [rng.normal(0, 2, size=(3, 2)), rng.normal(0, 2, size=(3, 2))]
-    state = _MatchingState(silos, 1.0, 1.0, 0.0, 1.5, popularity_cap=10, max_atoms=None)
+    state = GaussianState(silos, 1.0, 1.0, 0.0, (False,) * 3, 1.5, popularity_cap=10, max_atoms=None)
     state.solve(0)
     D = np.ones(2)
     cost = core.cost_matrix(silos[1], state.sums[: state.L], state.counts[: state.L], 0 * D, D, D,

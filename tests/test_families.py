@@ -11,7 +11,7 @@ from scipy import integrate, stats
 
 from conftest import planted_problem
 from spahm import SPAHM, core, families, match
-from spahm.estimator import _FamilyMatchingState
+from spahm._matching import FamilyState
 
 
 def bound(family, atoms):
@@ -172,7 +172,7 @@ def test_one_silo_step_is_the_brute_force_best_conditional(family_name):
     silos = silos + [silos[0][::-1] + 0.0]  # J = 4
     atoms = np.vstack(silos)
     b = fam.bind(atoms)
-    state = _FamilyMatchingState(silos, None, b, 1.0, popularity_cap=10, max_atoms=None)
+    state = FamilyState(silos, None, b, 1.0, popularity_cap=10, max_atoms=None)
     state.initial_pass()
     state.remove(3)
     L, J = state.L, 4
