@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 
 from experiments.temperature.baselines import gpoe, mixture_average, nlpd, rbcm, rmse
-from spahm import fuse_models, match
+from spahm import match
 from spahm.models.sparse_gp import (
     FusedInducingPredictor,
     FusedSparseGP,
@@ -206,28 +206,22 @@ def test_unfitted_model_is_refused():
         extract_atoms(LocalSparseGP())
 
 
-def test_gpy_sparse_gps_fuse_into_the_fused_sparse_gp():
-    """Plain GPy SparseGPRegression models (RBF kernel) go through fuse_models."""
+def test_gpy_sparse_gp_atoms_and_kernel_check():
+    """A plain GPy sparse GP gives the same atoms as its parts (fuse_models on GPy models is
+    tested in test_adapters.py); only the RBF kernel can be sent back to a silo."""
     import GPy
 
     rng = np.random.default_rng(0)
-    Z0 = np.linspace(-3, 3, 6)[:, None]
-    local = []
-    for j in range(3):
-        X = rng.uniform(-3, 3, (60, 1))
-        y = np.sin(X) + rng.normal(0, 0.05, X.shape)
-        m = GPy.models.SparseGPRegression(X, y, kernel=GPy.kern.RBF(1, lengthscale=1.0),
-                                          Z=Z0 + rng.normal(0, 0.02, Z0.shape))
-        m.likelihood.variance = 0.01
-        local.append(m)
-    fused = fuse_models(local, random_state=0, sigma=0.1, sigma0=2.0,
-                        optimize_hyperparameters=False)
-    assert isinstance(fused, FusedSparseGP)
-    assert len(fused.inducing_inputs) == fused.fusion_.n_global_atoms < 18  # matched
-    np.testing.assert_allclose(fused.predict([[0.5], [1.5]], silo=1), np.sin([0.5, 1.5]),
-                               atol=0.15)
+    X = rng.uniform(-3, 3, (40, 1))
+    m = GPy.models.SparseGPRegression(X, np.sin(X), kernel=GPy.kern.RBF(1, lengthscale=0.7),
+                                      Z=np.linspace(-3, 3, 5)[:, None])
+    local = SparseGPAdapter().extract(m)
+    np.testing.assert_array_equal(local.atoms[:, 0], m.Z.values[:, 0])
+    np.testing.assert_allclose(local.atoms[:, 1], m.predict_noiseless(m.Z.values)[0][:, 0])
+    variance, lengthscale, noise = local.extra["kernel"]
+    assert lengthscale.shape == (1,) and lengthscale[0] == pytest.approx(0.7)
     with pytest.raises(ValueError, match="RBF kernel"):
-        extract_atoms(GPy.models.SparseGPRegression(X, y, kernel=GPy.kern.Matern32(1)))
+        extract_atoms(GPy.models.SparseGPRegression(X, np.sin(X), kernel=GPy.kern.Matern32(1)))
 
 
 def test_importing_the_module_does_not_import_gpy():

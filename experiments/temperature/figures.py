@@ -76,11 +76,11 @@ def _sensitivity(df, out_dir):
     gammas = sorted({k[1] for k in test.index})
     chosen = df[(df.method == "spahm") & (df.metric == "sigma")].value
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=False)
-    cmap = plt.get_cmap("viridis")
+    cmap = plt.get_cmap("plasma")
     for ax, where in zip(axes, ("self", "across")):
         metric = f"rmse_{where}"
         for i, g in enumerate(gammas):
-            colour = cmap(i / max(len(gammas) - 1, 1))
+            colour = cmap(0.75 * i / max(len(gammas) - 1, 1))
             t = test.xs((g, metric), level=("gamma0", "metric"))
             ax.errorbar(t.index, t["mean"], yerr=np.nan_to_num(t["std"]), marker="o", ms=4,
                         capsize=3, color=colour, label=f"test days, gamma0 = {g:g}")

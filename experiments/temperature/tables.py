@@ -12,8 +12,8 @@ from experiments._runner import mean_sd, summarise
 LABELS = {
     "sgp50": "local SGPs (50)",
     "sgp300": "local SGPs (300)",
-    "spahm": "SPAHM (sigma, gamma0 chosen on validation days)",
-    "spahm_eb": "SPAHM, empirical Bayes per dimension",
+    "spahm": "SPAHM (chosen on validation days)",
+    "spahm_eb": "SPAHM, empirical Bayes",
     "pooled": "SGP on pooled data",
     "average": "average of local SGPs",
     "gpoe": "gPoE of local SGPs",
@@ -93,6 +93,7 @@ def report(df, cfg=None) -> str:
         wide = df[df.method == "spahm"].pivot_table(index="trial", columns="metric",
                                                       values="value")
         val = df[(df.method == VALIDATION) & (df.metric == "score")]
+        edges = []
         for t, r in wide.iterrows():
             chosen = val[(val.trial == t) & np.isclose(val.sigma, r["sigma"])
                          & np.isclose(val.gamma0, r["gamma0"])]
@@ -100,6 +101,14 @@ def report(df, cfg=None) -> str:
             J = r["n_silos"] if "n_silos" in r else np.nan
             lines.append(f"| {int(t)} | {r['sigma']:g} | {r['gamma0']:g} | "
                          f"{r['gamma0'] / J:g} | {score} |")
+            grid = val[val.trial == t]
+            for name in ("sigma", "gamma0"):
+                if len(grid) and grid[name].nunique() > 1 and r[name] in (grid[name].min(),
+                                                                          grid[name].max()):
+                    edges.append(f"{name} = {r[name]:g} in split {int(t)}")
+        if edges:
+            lines += ["", "At the edge of the grid (the best value may lie beyond it): "
+                      + "; ".join(edges) + "."]
     if "spahm_eb" in methods:
         eb = df[df.method == "spahm_eb"].pivot_table(index="trial", columns="metric",
                                                       values="value")
