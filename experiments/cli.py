@@ -1,45 +1,154 @@
 """One entry point for every experiment: ``spahm-experiment experiment=<name> [overrides]``.
 
 ``python -m experiments.cli`` is the same; ``-m`` (multirun) sweeps with the joblib launcher.
+A run ends by printing its directory and its headline table, and returns its objective
+(``objective.*`` in the config) so that a sweeper such as Optuna can drive it.
+
+User-facing errors (a bad config value, missing data, an unusable run directory, Ctrl-C)
+print one line and a hint, not a traceback; ``HYDRA_FULL_ERROR=1`` shows the traceback.
+A run that fails before its first trial leaves no run directory behind.
 """
 from __future__ import annotations
 
 import importlib
-import logging
+import os
+import sys
 from pathlib import Path
 
 import hydra
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from experiments import EXPERIMENTS, register_configs
-from experiments._runner import run_experiment
+from experiments._runner import (
+    ROOT,
+    ConfigError,
+    DataMissingError,
+    RunDirError,
+    check_run_dir,
+    headline,
+    output_dir,
+    relative_path,
+    remove_if_unused,
+    run_experiment,
+)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-log = logging.getLogger("spahm")
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+class RunError(CompactHydraException):
+    """A user-facing error: Hydra prints its message alone, without a traceback."""
 
 
 def load(name):
     """The experiment module for a config ``name``."""
     if name not in EXPERIMENTS:
-        raise ValueError(f"config key 'name' = {name!r}: expected one of {list(EXPERIMENTS)}")
+        raise ConfigError(f"config key 'name' = {name!r}: expected one of {list(EXPERIMENTS)}")
     return importlib.import_module(f"experiments.{name}")
 
 
 def run(cfg: DictConfig):
-    """Run the experiment that ``cfg.name`` selects; returns its tidy DataFrame."""
+    """Run the experiment that ``cfg.name`` selects; returns its tidy DataFrame
+    (``df.attrs["objective"]``: the run's objective)."""
     module = load(cfg.name)
     if not hasattr(module, "prepare"):  # TRANSITION: removed once every experiment is migrated
         return module.run(cfg)
     return run_experiment(cfg, module)
 
 
+def install_hint(name, profile) -> str:
+    """The command(s) that install an experiment's data (and the ``--from`` line when the
+    project's shared data folder is beside the checkout)."""
+    from experiments.reproduce import DATA
+
+    plain, local = [], []
+    for module, args, folder in DATA.get((name, profile), []):
+        line = " ".join(["python -m", module, *args])
+        plain.append(line)
+        if folder is not None and (SHARED_DATA / folder).is_dir():
+            local.append(f"{line} --from {os.path.relpath(SHARED_DATA / folder)}")
+    if not plain:
+        return "install the data the message names, then rerun the same command"
+    hint = "install it with: " + " && ".join(plain)
+    if local:
+        hint += "\nor from the local copy: " + " && ".join(local)
+    return hint
+
+
+def _hint(exc, cfg) -> str:
+    if isinstance(exc, DataMissingError):
+        return install_hint(cfg.name, cfg.get("profile"))
+    if isinstance(exc, RunDirError):
+        return "a run directory holds one run; choose another with hydra.run.dir=<new dir>"
+    return "see `spahm-experiment --help` and conf/ for the keys and their values"
+
+
+def _full_errors():
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def _task(cfg: DictConfig):
+    """The Hydra task: run, print directory + headline table, return the objective."""
+    out = output_dir(cfg)
+    try:
+        df = run(cfg)
+    except KeyboardInterrupt:
+        removed = remove_if_unused(out)
+        where = "nothing was kept" if removed else f"finished trials are kept in {relative_path(out)}"
+        print(f"interrupted: {where}; rerun the same command to resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ConfigError, DataMissingError, RunDirError, OmegaConfBaseException) as exc:
+        remove_if_unused(out)
+        if _full_errors():
+            raise
+        raise RunError(f"error: {exc}\nhint: {_hint(exc, cfg)}") from exc
+    except BaseException:
+        remove_if_unused(out)
+        raise
+    print(f"run directory: {relative_path(out)}")
+    table = headline(df, cfg)
+    if table:
+        print(table)
+    return df.attrs.get("objective")
+
+
+def _refuse_unusable_dirs(argv):
+    """Check ``hydra.run.dir`` / ``hydra.sweep.dir`` given on the command line before Hydra
+    creates them and writes its own files there (``hydra.run.dir=conf`` must write nothing)."""
+    values = {}
+    for arg in argv:
+        key, eq, value = arg.lstrip("+").partition("=")
+        if eq:
+            values[key] = value
+    name = values.get("experiment", "simulated")
+    if "hydra.run.dir" in values and not any(a in ("-m", "--multirun") for a in argv):
+        check_run_dir(Path(values["hydra.run.dir"]), name)
+    if "hydra.sweep.dir" in values:
+        sweep = Path(values["hydra.sweep.dir"])
+        if sweep.is_dir() and any(sweep.iterdir()) and not (sweep / "multirun.yaml").is_file():
+            raise RunDirError(f"sweep directory {sweep} holds files no sweep wrote: name a new "
+                              "or empty directory")
+        if sweep.exists() and not sweep.is_dir():
+            raise RunDirError(f"sweep directory {sweep} is a file: name a new or empty directory")
+
+
 register_configs()
+_hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(_task)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> None:
-    df = run(cfg)
-    log.info("%s (%s profile): %d rows written", cfg.name, cfg.profile, len(df))
+def main():
+    """``spahm-experiment``: check the run directory, then hand over to Hydra."""
+    try:
+        _refuse_unusable_dirs(sys.argv[1:])
+    except RunDirError as exc:
+        if _full_errors():
+            raise
+        print(f"error: {exc}\nhint: a run directory holds one run; choose another with "
+              "hydra.run.dir=<new dir>", file=sys.stderr)
+        raise SystemExit(1) from None
+    return _hydra_main()
 
 
 if __name__ == "__main__":

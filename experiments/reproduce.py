@@ -56,6 +56,9 @@ def install_data(name, profile, shared):
 def compose_config(name, profile, out_dir, overrides=()):
     from hydra import compose, initialize_config_dir
 
+    from experiments import register_configs
+
+    register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=[
             f"experiment={name}", f"profile={profile}", f"output_dir={out_dir}", *overrides])
@@ -89,7 +92,7 @@ def main(argv=None):
         try:
             cfg = compose_config(name, args.profile, out_dir, overrides)
             print(f"[reproduce] {name} ({args.profile}) -> {out_dir}", flush=True)
-            load_module(name).run(cfg)
+            run_module(cfg)
             print(f"[reproduce] {name} done in {time.perf_counter() - started:.0f} s", flush=True)
             if previous is not None and not args.resume:
                 same = _read_bytes(out_dir / METRICS_FILE) == previous
@@ -140,10 +143,11 @@ def report_name(profile):
     return "REPORT.md" if profile == "quick" else f"REPORT_{profile}.md"
 
 
-def load_module(name):
-    from experiments.cli import load
+def run_module(cfg):
+    """Run one experiment as ``spahm-experiment`` does (the runner, or a module's own run)."""
+    from experiments.cli import run
 
-    return load(name)
+    return run(cfg)
 
 
 if __name__ == "__main__":
