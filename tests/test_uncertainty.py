@@ -110,48 +110,70 @@ def test_bad_local_variances(variances, message):
 
 
 # ------------------------------------------------------------------ the experiment
+SMOKE = ["experiment=uncertainty", "profile=quick", "trials=1", "data.L=6", "data.D=3", "data.J=4",
+         "data.M_clean=60", "data.M_noisy=20", "grid.noise_noisy=[2.0]", "model.n_init=1",
+         "fusion.n_iter=2", "quiet=true"]
+
+
 def test_experiment_config_composes():
     from conftest import compose
 
     for profile in ("quick", "paper"):
         cfg = compose(["experiment=uncertainty", f"profile={profile}"])
-        assert cfg.name == "uncertainty" and set(cfg.methods) == {"spahm_plain",
-                                                                   "spahm_uncertainty"}
+        assert cfg.name == "uncertainty" and set(cfg.methods) == {
+            "spahm_plain", "spahm_uncertainty", "oracle", "spahm_true"}
+        assert cfg.model.init == "maximin"  # the local k-means that finds small clusters
+    # the atoms' settings are the simulated experiment's, written once
+    simulated = compose(["experiment=simulated", "profile=paper"])
+    full = compose(["experiment=uncertainty", "profile=paper"])
+    for key in ("L", "D", "mu0", "sigma0", "popularity_a", "popularity_b", "dirichlet_alpha"):
+        assert full.data[key] == simulated.data[key]
 
 
 def test_experiment_smoke(tmp_path):
     from conftest import compose
     from experiments import uncertainty
-    from experiments._runner import ConfigError, load_results
+    from experiments._runner import ConfigError, load_results, run_experiment
 
-    cfg = compose(["experiment=uncertainty", "profile=quick", "trials=1", "data.L=6",
-                   "data.D=3", "data.J=4", "data.M_clean=60", "data.M_noisy=20",
-                   "grid.noise_noisy=[2.0]", "model.n_init=1", "fusion.n_iter=2", "quiet=true",
-                   f"output_dir={tmp_path}"])
-    df = uncertainty.run(cfg)
-    assert set(df.method) >= {"spahm_plain", "spahm_uncertainty"}
+    df = run_experiment(compose(SMOKE + [f"output_dir={tmp_path}"]), uncertainty)
+    assert set(df.method) >= {"spahm_plain", "spahm_uncertainty", "oracle", "spahm_true"}
     assert (tmp_path / "metrics.csv").exists() and (tmp_path / "uncertainty_vs_plain.png").exists()
     assert (tmp_path / "provenance.json").exists()
     text = uncertainty.report(load_results(tmp_path))
-    assert "SPAHM (uncertainty-aware)" in text
-    bad = compose(["experiment=uncertainty", "data.noisy_fraction=1.5"])
+    assert "SPAHM (uncertainty-aware)" in text and "oracle" in text
+    bad = compose(["experiment=uncertainty", "data.noisy_fraction=1.5",
+                   f"output_dir={tmp_path / 'bad'}"])
     with pytest.raises(ConfigError, match="data.noisy_fraction"):
-        uncertainty.run(bad)
+        run_experiment(bad, uncertainty)
 
 
-def test_sampling_keeps_the_simulated_problem():
-    """The experiment draws its atoms with simulated.sample_problem, unchanged."""
+def test_sampling_keeps_the_simulated_atoms():
+    """The experiment draws its atoms with simulated.sample_atoms, unchanged."""
     from conftest import compose
     from experiments import uncertainty
-    from experiments.simulated import sample_problem
+    from experiments.simulated import sample_atoms
 
     cfg = compose(["experiment=uncertainty", "profile=quick"])
-    problem, data, noisy = uncertainty.sample_silos(np.random.default_rng(4), cfg, 3.0)
+    problem, data, labels, noisy = uncertainty.sample_silos(np.random.default_rng(4), cfg, 3.0)
     d = cfg.data
-    again = sample_problem(np.random.default_rng(4), d.J, d.sigma_local, L=d.L, D=d.D, mu0=d.mu0,
-                           sigma0=d.sigma0, popularity=(d.popularity_a, d.popularity_b), M=0,
-                           dirichlet_alpha=d.dirichlet_alpha)
+    again = sample_atoms(np.random.default_rng(4), d.J, d.sigma_local, d)
     np.testing.assert_array_equal(problem["truth"], again["truth"])
     assert noisy.sum() == round(d.noisy_fraction * d.J)
-    sizes = {len(x) for x, n in zip(data, noisy) if n}
-    assert sizes == {d.M_noisy}
+    assert {len(x) for x, n in zip(data, noisy) if n} == {d.M_noisy}
+    assert all(len(z) == len(x) and z.max() < len(a)
+               for x, z, a in zip(data, labels, problem["local_atoms"]))
+
+
+def test_oracle_gets_true_label_means_with_their_true_variances():
+    from conftest import compose
+    from experiments import uncertainty
+    from experiments._runner import Trial
+
+    cfg = compose(SMOKE)
+    t = uncertainty._Trial(cfg, {"noise_noisy": 2.0}, Trial(0, 0))
+    atoms, variances = t.oracle_locals()
+    for x, z, noisy, a, v in zip(t.data, t.labels, t.noisy, atoms, variances):
+        kept = np.unique(z)
+        np.testing.assert_allclose(a, [x[z == k].mean(axis=0) for k in kept])
+        sd = 2.0 if noisy else cfg.data.noise_clean
+        np.testing.assert_allclose(v[:, 0], [sd**2 / (z == k).sum() for k in kept])

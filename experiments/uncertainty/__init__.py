@@ -1,15 +1,20 @@
 """Uncertainty-aware fusion on simulated data (beyond the paper, issue 7).
 
-Global and local atoms are sampled as in :mod:`experiments.simulated` (its ``sample_problem``,
-unchanged). The silos then differ in size and noise: a share ``noisy_fraction`` of them are
-small (``M_noisy`` points) with data of sd ``noise_noisy`` around their local atoms, the rest
-large (``M_clean`` points) and clean (sd ``noise_clean``). Each silo fits k-means with the
-true number of its atoms; a centroid's variance is its cluster's within-cluster variance per
-dimension divided by the cluster size. Methods:
+Global and local atoms are sampled as in :mod:`experiments.simulated` (its ``sample_atoms``,
+same settings). The silos then differ in size and noise: a share ``noisy_fraction`` of them
+are small (``M_noisy`` points) with data of sd ``noise_noisy`` around their local atoms, the
+rest large (``M_clean`` points) and clean (sd ``noise_clean``). Each silo fits k-means with
+the true number of its atoms (``model.init`` seeding, farthest-first by default: it finds
+small clusters); a centroid's variance is its cluster's within-cluster variance per dimension
+divided by the cluster size. Methods:
 
 - ``spahm_plain``: SPAHM on the centroids (every atom equally trusted);
 - ``spahm_uncertainty``: SPAHM on the centroids with those variances
-  (``match(..., local_variances=...)``: precision-weighted costs and global atoms).
+  (``match(..., local_variances=...)``: precision-weighted costs and global atoms);
+- ``oracle``: the best the uncertainty-aware fusion could get from the data: each silo's
+  cluster means under the TRUE cluster labels, with their true variances (data sd^2 / cluster
+  size), fused with ``local_variances``;
+- ``spahm_true``: SPAHM on the true local atoms themselves (no estimation error at all).
 
 Metric: Hausdorff distance to the true global atoms (those some silo uses), number of global
 atoms, fusion time.
@@ -18,48 +23,45 @@ Run: ``spahm-experiment experiment=uncertainty profile=quick`` (or ``profile=pap
 """
 from __future__ import annotations
 
-import math
+import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from omegaconf import OmegaConf
 
 from experiments import _plots
-from experiments._runner import output_dir, require, run_grid, stopwatch
-from experiments.simulated import sample_problem
+from experiments._runner import ConfigError, mean_sd, run_methods, stopwatch, summarise
+from experiments.simulated import (check_methods, check_positive, sample_atoms, sample_mixture,
+                                   validate_atoms)
+from experiments.simulated.kmeans import local_kmeans
 from spahm import match
-from spahm.models.mixture import centroid_variances
+from spahm.adapters import centroid_variances
 from spahm.metrics import hausdorff
-from spahm.models.mixture import fit_kmeans
 
-METHODS = ("spahm_plain", "spahm_uncertainty")
 LABELS = {"spahm_plain": "SPAHM (plain)",
-          "spahm_uncertainty": "SPAHM (uncertainty-aware)"}
+          "spahm_uncertainty": "SPAHM (uncertainty-aware)",
+          "oracle": "oracle: true-label cluster means + true variances",
+          "spahm_true": "SPAHM (true local atoms)"}
 
 
 # ---------------------------------------------------------------------------- config
 def validate(cfg):
-    positive = lambda v: v > 0  # noqa: E731
-    for key in ("data.L", "data.D", "data.J", "data.M_clean", "data.M_noisy", "trials"):
-        require(cfg, key, lambda v: isinstance(v, int) and v > 0, "a positive integer")
-    for key in ("data.popularity_a", "data.popularity_b", "data.dirichlet_alpha",
-                "data.sigma_local", "data.noise_clean"):
-        require(cfg, key, positive, "a positive number")
-    require(cfg, "data.mu0", math.isfinite, "a finite number")
-    if cfg.data.sigma0 is not None:
-        require(cfg, "data.sigma0", positive, "a positive number or null (sqrt(L))")
-    require(cfg, "data.noisy_fraction", lambda v: 0 <= v <= 1, "a number in [0, 1]")
-    for key in ("data.M_clean", "data.M_noisy"):
-        require(cfg, key, lambda v: v >= cfg.data.L,
-                f"at least data.L={cfg.data.L} (k-means fits up to L clusters per silo)")
-    require(cfg, "grid.noise_noisy", lambda v: len(v) > 0 and all(x > 0 for x in v),
-            "a non-empty list of positive noise levels")
-    require(cfg, "methods", lambda v: len(v) > 0 and set(v) <= set(METHODS),
-            f"a non-empty subset of {list(METHODS)}")
-    require(cfg, "model.n_init", lambda v: isinstance(v, int) and v > 0, "a positive integer")
-    require(cfg, "model.max_iter", lambda v: isinstance(v, int) and v > 0, "a positive integer")
-    require(cfg, "fusion.n_iter", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+    validate_atoms(cfg)
+    check_positive(cfg, ["data.J", "data.M_clean", "data.M_noisy", "data.sigma_local",
+                    "data.noise_clean"])
+    check_positive(cfg, ["grid.noise_noisy"], "a non-empty list of positive noise levels")
+    if not 0 <= cfg.data.noisy_fraction <= 1:
+        raise ConfigError(f"config key 'data.noisy_fraction' = {cfg.data.noisy_fraction}: "
+                          "expected a number in [0, 1]")
+    for key in ("M_clean", "M_noisy"):
+        if cfg.data[key] < cfg.data.L:
+            raise ConfigError(f"config key 'data.{key}' = {cfg.data[key]}: expected at least "
+                              f"data.L = {cfg.data.L} (k-means fits up to L clusters per silo)")
+    check_methods(cfg, METHODS)
+
+
+def prepare(cfg):
+    return None
 
 
 def settings(cfg):
@@ -68,128 +70,172 @@ def settings(cfg):
 
 # ---------------------------------------------------------------------------- data
 def sample_silos(rng, cfg, noise_noisy):
-    """The simulated problem plus per-silo data of different sizes and noise.
+    """The simulated atoms plus per-silo data of different sizes and noise.
 
-    Returns ``(problem, data, noisy)``: ``problem`` from ``sample_problem`` (``M=0``), the data
-    of each silo and a boolean per silo (small and noisy or not).
+    Returns ``(problem, data, labels, noisy)``: ``problem`` from ``sample_atoms``, each silo's
+    points and their true cluster labels, and a boolean per silo (small and noisy or not).
     """
     d = cfg.data
-    problem = sample_problem(rng, d.J, d.sigma_local, L=d.L, D=d.D, mu0=d.mu0, sigma0=d.sigma0,
-                             popularity=(d.popularity_a, d.popularity_b), M=0,
-                             dirichlet_alpha=d.dirichlet_alpha)
-    n_noisy = int(round(d.noisy_fraction * d.J))
+    problem = sample_atoms(rng, d.J, d.sigma_local, d)
     noisy = np.zeros(d.J, dtype=bool)
-    noisy[rng.permutation(d.J)[:n_noisy]] = True
-    data = []
+    noisy[rng.permutation(d.J)[:int(round(d.noisy_fraction * d.J))]] = True
+    data, labels = [], []
     for atoms, is_noisy in zip(problem["local_atoms"], noisy):
         M, sd = (d.M_noisy, noise_noisy) if is_noisy else (d.M_clean, d.noise_clean)
-        weights = rng.dirichlet(np.full(len(atoms), d.dirichlet_alpha))
-        labels = rng.choice(len(atoms), size=M, p=weights)
-        data.append(atoms[labels] + rng.normal(0.0, sd, size=(M, atoms.shape[1])))
-    return problem, data, noisy
-
-
-def local_models(data, sizes, cfg, seed):
-    """k-means per silo: centroids and their variances."""
-    centres, variances = [], []
-    for j, (x, k) in enumerate(zip(data, sizes)):
-        model = fit_kmeans(x, k, random_state=seed + j, n_init=cfg.model.n_init,
-                           max_iter=cfg.model.max_iter)
-        centres.append(model.cluster_centers_)
-        variances.append(centroid_variances(x, model.labels_, model.cluster_centers_))
-    return centres, variances
+        x, z = sample_mixture(rng, atoms, M, sd, d.dirichlet_alpha)
+        data.append(x)
+        labels.append(z)
+    return problem, data, labels, noisy
 
 
 # ---------------------------------------------------------------------------- one trial
-def trial(cfg, setting, seed):
-    rng = np.random.default_rng(seed)
-    problem, data, noisy = sample_silos(rng, cfg, setting["noise_noisy"])
-    truth = problem["truth"]
-    centres, variances = local_models(data, [len(a) for a in problem["local_atoms"]], cfg, seed)
-    kwargs = OmegaConf.to_container(cfg.fusion, resolve=True)
-    kwargs["random_state"] = seed
-    rows = [("truth", "n_atoms", len(truth)),
-            ("local_kmeans", "mean_centroid_sd_noisy",
-             float(np.mean([np.sqrt(v).mean() for v, n in zip(variances, noisy) if n]))
-             if noisy.any() else float("nan"))]
-    for method in cfg.methods:
-        extra = {"local_variances": variances} if method == "spahm_uncertainty" else {}
+class _Trial:
+    """One sampled problem and the local k-means its methods share (fitted on first use)."""
+
+    def __init__(self, cfg, setting, trial):
+        self.cfg, self.trial, self.noise_noisy = cfg, trial, setting["noise_noisy"]
+        self.problem, self.data, self.labels, self.noisy = sample_silos(
+            trial.rng("problem"), cfg, self.noise_noisy)
+        self._fits = None
+
+    @property
+    def truth(self):
+        return self.problem["truth"]
+
+    @property
+    def fits(self):
+        if self._fits is None:
+            self._fits = local_kmeans(
+                self.data, [len(a) for a in self.problem["local_atoms"]], self.trial,
+                self.cfg.model, n_jobs=int(OmegaConf.select(self.cfg, "n_jobs", default=1)),
+                backend=OmegaConf.select(self.cfg, "parallel.backend", default=None))
+        return self._fits
+
+    def centroids(self):
+        models = self.fits.models
+        return ([m.cluster_centers_ for m in models],
+                [centroid_variances(x, m.labels_, m.cluster_centers_)
+                 for x, m in zip(self.data, models)])
+
+    def fuse(self, atoms, variances=None, local_time=0.0, local_cpu=0.0):
+        kwargs = OmegaConf.to_container(self.cfg.fusion, resolve=True)
+        cpu = time.process_time()
         with stopwatch() as elapsed:
-            result = match(centres, **extra, **kwargs)
-        rows += [(method, "hausdorff", hausdorff(result.global_atoms, truth)),
-                 (method, "n_atoms", result.n_global_atoms),
-                 (method, "fusion_time_s", elapsed()),
-                 (method, "est_sigma", float(np.mean(result.hyperparameters["sigma"])))]
-    return [{"method": m, "metric": k, "value": float(v)} for m, k, v in rows]
+            result = match(atoms, local_variances=variances,
+                           random_state=self.trial.seed_for("fusion"), **kwargs)
+        cpu = time.process_time() - cpu
+        return [("hausdorff", hausdorff(result.global_atoms, self.truth)),
+                ("n_atoms", result.n_global_atoms), ("fusion_time_s", elapsed()),
+                ("time_s", elapsed() + local_time), ("cpu_time_s", cpu + local_cpu),
+                ("est_sigma", float(np.mean(result.hyperparameters["sigma"])))]
+
+    def oracle_locals(self):
+        """Each silo's cluster means under the true labels, with their true variances
+        (sd^2 / cluster size per dimension); a cluster that got no point is not reported."""
+        atoms, variances = [], []
+        for x, z, is_noisy, local in zip(self.data, self.labels, self.noisy,
+                                         self.problem["local_atoms"]):
+            sd = self.noise_noisy if is_noisy else self.cfg.data.noise_clean
+            n = np.bincount(z, minlength=len(local))
+            sums = np.zeros_like(local)
+            np.add.at(sums, z, x)
+            kept = n > 0
+            atoms.append(sums[kept] / n[kept, None])
+            variances.append(np.repeat((sd**2 / n[kept])[:, None], local.shape[1], axis=1))
+        return atoms, variances
 
 
-# ---------------------------------------------------------------------------- entry points
-def run(cfg) -> pd.DataFrame:
-    """Run the configured grid; writes metrics.csv, the figure, config and provenance."""
-    validate(cfg)
-    out = output_dir(cfg)
-    df = run_grid(cfg, settings(cfg), lambda s, tr: trial(cfg, s, tr.seed), out,
-                  desc="uncertainty")
-    plot(df, out, cfg)
-    return df
+def _plain(t):
+    centres, _ = t.centroids()
+    return t.fuse(centres, None, t.fits.parallel_wall_s, t.fits.total_cpu_s)
 
 
-def summarise(df, metric):
-    sub = df[df.metric == metric]
-    return (sub.groupby(["noise_noisy", "method"])["value"]
-            .agg(["mean", "std", "count"]).reset_index())
+def _uncertainty(t):
+    centres, variances = t.centroids()
+    return t.fuse(centres, variances, t.fits.parallel_wall_s, t.fits.total_cpu_s)
+
+
+def _oracle(t):
+    return t.fuse(*t.oracle_locals())
+
+
+def _true(t):
+    return t.fuse(t.problem["local_atoms"])
+
+
+METHODS = {"spahm_plain": _plain, "spahm_uncertainty": _uncertainty, "oracle": _oracle,
+           "spahm_true": _true}
+
+
+def trial(cfg, setting, trial, prepared=None):
+    t = _Trial(cfg, setting, trial)
+    rows = run_methods(METHODS, cfg.methods, t)
+    extra = [("truth", "n_atoms", len(t.truth))]
+    if t._fits is not None:
+        _, variances = t.centroids()
+        extra.append(("local_kmeans", "mean_centroid_sd_noisy",
+                      float(np.mean([np.sqrt(v).mean() for v, n in zip(variances, t.noisy) if n]))
+                      if t.noisy.any() else float("nan")))
+        extra.append(("local_kmeans", "hausdorff_to_local_atoms", float(np.mean(
+            [hausdorff(m.cluster_centers_, a)
+             for m, a in zip(t.fits.models, t.problem["local_atoms"])]))))
+    return rows + [{"method": m, "metric": k, "value": float(v)} for m, k, v in extra]
+
+
+# ---------------------------------------------------------------------------- figure, report
+def _stats(df, metric):
+    by = ["noise_noisy", "method"]
+    stats = summarise(df, metric, by)
+    spread = df[df.metric == metric].groupby(by, sort=False)["value"].agg(lo="min", hi="max")
+    return stats.merge(spread.reset_index(), on=by)
 
 
 def plot(df, out_dir, cfg=None):
-    """Hausdorff distance against the noise of the small silos, plain vs uncertainty-aware."""
-    stats = summarise(df, "hausdorff")
-    methods = [m for m in METHODS if m in set(stats.method)]
+    """Hausdorff distance against the noise of the small silos (mean; band: range over trials)."""
+    stats = _stats(df, "hausdorff")
+    methods = [m for m in LABELS if m in set(stats.method)]
+    path = Path(out_dir) / "uncertainty_vs_plain.png"
     _plots.lines_with_paper(
         stats, "noise_noisy", methods, LABELS, None,
         xlabel="data noise sd in the small silos",
         ylabel="Hausdorff distance to true global atoms",
         title="Silos of different size and noise: plain vs uncertainty-aware SPAHM",
-        path=Path(out_dir) / "uncertainty_vs_plain.png", logx=True)
+        path=path, logx=True)
+    return [path]
 
 
 def report(df, cfg=None) -> str:
-    """Markdown table of mean +- sd Hausdorff and atom counts per noise level."""
-    h = summarise(df, "hausdorff")
-    n = summarise(df, "n_atoms")
-    truth = n[n.method == "truth"].set_index("noise_noisy")["mean"]
-    methods = [m for m in METHODS if m in set(h.method)]
+    """Markdown table of mean +- sd Hausdorff and atom counts per noise level, and the paired
+    comparison of plain and uncertainty-aware SPAHM."""
+    h = _stats(df, "hausdorff").set_index(["noise_noisy", "method"])
+    n = summarise(df, "n_atoms", ["noise_noisy", "method"]).set_index(["noise_noisy", "method"])
+    methods = [m for m in LABELS if m in set(h.index.get_level_values("method"))]
     lines = ["### Hausdorff distance (mean +- sd over trials) and number of global atoms", "",
              "| noise sd (small silos) | " + " | ".join(LABELS[m] for m in methods)
              + " | true atoms |", "|---" * (len(methods) + 2) + "|"]
-    for s in sorted(h.noise_noisy.unique()):
-        cells = []
-        for m in methods:
-            r = h[(h.noise_noisy == s) & (h.method == m)]
-            k = n[(n.noise_noisy == s) & (n.method == m)]
-            cells.append(f"{r['mean'].iloc[0]:.2f} +- {np.nan_to_num(r['std'].iloc[0]):.2f} "
-                         f"({k['mean'].iloc[0]:.1f} atoms)")
-        lines.append(f"| {s:g} | " + " | ".join(cells) + f" | {truth.get(s, np.nan):.1f} |")
-    if set(METHODS) <= set(methods):
-        wide = h.pivot_table(index="noise_noisy", columns="method", values="mean")
-        better = (wide["spahm_uncertainty"] < wide["spahm_plain"]).sum()
+    for s in sorted(set(h.index.get_level_values("noise_noisy"))):
+        cells = [f"{mean_sd(*h.loc[(s, m), ['mean', 'std', 'count']])} "
+                 f"({n.loc[(s, m), 'mean']:.1f} atoms)" for m in methods]
+        truth = n.loc[(s, "truth"), "mean"] if (s, "truth") in n.index else np.nan
+        lines.append(f"| {s:g} | " + " | ".join(cells) + f" | {truth:.1f} |")
+    if {"spahm_plain", "spahm_uncertainty"} <= set(methods):
+        sub = df[(df.metric == "hausdorff") & df.method.isin(["spahm_plain", "spahm_uncertainty"])]
+        paired = sub.pivot_table(index=["noise_noisy", "trial"], columns="method", values="value")
+        means = paired.groupby(level="noise_noisy").mean()
+        better = int((means["spahm_uncertainty"] < means["spahm_plain"]).sum())
         lines += ["", f"Uncertainty-aware SPAHM has the lower mean Hausdorff distance at "
-                      f"{better} of {len(wide)} noise levels.", "",
+                      f"{better} of {len(means)} noise levels.", "",
                   "Paired by trial (same data): mean difference plain - uncertainty-aware, "
                   "and the trials where uncertainty-aware is lower:", ""]
-        sub = df[(df.metric == "hausdorff") & df.method.isin(METHODS)]
-        paired = sub.pivot_table(index=["noise_noisy", "trial"], columns="method", values="value")
         for s, g in paired.groupby(level="noise_noisy"):
             diff = g["spahm_plain"] - g["spahm_uncertainty"]
             lines.append(f"- noise sd {s:g}: {diff.mean():+.2f} (lower in "
                          f"{int((diff > 1e-9).sum())}, equal in {int((diff.abs() <= 1e-9).sum())}"
                          f" of {len(diff)} trials)")
+    local = df[df.metric == "hausdorff_to_local_atoms"]
+    if len(local):
+        per = local.groupby("noise_noisy")["value"].mean()
+        lines += ["", "Local k-means quality (Hausdorff distance of a silo's centroids to its own "
+                  "true atoms, mean over silos and trials): "
+                  + ", ".join(f"{v:.1f} at noise sd {s:g}" for s, v in per.items()) + "."]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    import sys
-
-    from experiments.cli import main
-
-    sys.argv[1:1] = ["experiment=uncertainty"]
-    main()
