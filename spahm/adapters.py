@@ -57,6 +57,8 @@ class Adapter:
 
     name = "adapter"
     family = "gaussian"
+    #: whether ``build`` uses per-silo weights (``LocalAtoms.extra["silo_weight"]``)
+    uses_weights = False
 
     def matches(self, model) -> bool:
         """Whether this adapter handles ``model``."""
@@ -162,16 +164,46 @@ def _jittered(covariances):
 
 
 # ---------------------------------------------------------------------------- one call
-def extract(models, data=None, use_variances=True):
-    """The adapter and every model's :class:`LocalAtoms` (all models must be of one kind)."""
-    models = list(models)
+def _model_list(models):
+    """``models`` as a list; ``ValueError`` for None, a single model or an empty list."""
+    if models is None or hasattr(models, "fit") or hasattr(models, "predict") \
+            or isinstance(models, (str, bytes, dict)):
+        kind = "None" if models is None else f"a single {type(models).__name__}"
+        raise ValueError(f"models is {kind}: expected a list of fitted local models, one per "
+                         "silo (wrap a single model as [model])")
+    try:
+        models = list(models)
+    except TypeError:
+        raise ValueError(f"models must be a list of fitted local models, one per silo; got "
+                         f"{type(models).__name__}") from None
     if not models:
         raise ValueError("models is empty: expected a list of fitted local models, one per silo")
+    return models
+
+
+def _check_fitted(model, j):
+    """``ValueError`` naming model ``j`` when scikit-learn says it is not fitted."""
+    from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    if isinstance(model, BaseEstimator):
+        try:
+            check_is_fitted(model)
+        except NotFittedError:
+            raise ValueError(f"model {j} ({type(model).__name__}) is not fitted: fit each local "
+                             "model on its silo before fusing") from None
+
+
+def extract(models, data=None, use_variances=True):
+    """The adapter and every model's :class:`LocalAtoms` (all models must be of one kind)."""
+    models = _model_list(models)
     adapter = get_adapter(models[0])
     for j, m in enumerate(models):
         if not adapter.matches(m):
             raise ValueError(f"model {j} is a {type(m).__name__}, but model 0 is handled by the "
                              f"{adapter.name} adapter: fuse models of one kind")
+        _check_fitted(m, j)
     if data is not None and len(data) != len(models):
         raise ValueError(f"data has {len(data)} entries but there are {len(models)} models")
     locals_ = [adapter.extract(m, None if data is None else data[j]) for j, m in enumerate(models)]
@@ -181,7 +213,20 @@ def extract(models, data=None, use_variances=True):
     return adapter, locals_
 
 
-def fuse_models(models, data=None, *, use_variances=True, family=None, **kwargs):
+def _silo_weights(weights, n_models, adapter):
+    if weights is None:
+        return None
+    if not adapter.uses_weights:
+        raise ValueError(f"weights: the {adapter.name} adapter's global model has no weights "
+                         "to apply them to")
+    w = np.asarray(weights, dtype=float) if not np.iscomplexobj(weights) else None
+    if w is None or w.shape != (n_models,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError(f"weights must be {n_models} positive finite numbers, one per model "
+                         f"(e.g. silo sizes), got {weights!r}")
+    return w
+
+
+def fuse_models(models, data=None, *, weights=None, use_variances=True, family=None, **kwargs):
     """Fuse fitted local models of one kind into a global model of the same kind.
 
     Parameters
@@ -191,6 +236,10 @@ def fuse_models(models, data=None, *, use_variances=True, family=None, **kwargs)
     data : list of array-like or None
         Each silo's training data, optional; k-means and Gaussian mixtures use it for the
         variances of their centres (uncertainty-aware fusion).
+    weights : array-like (J,) or None
+        Per-silo weights (e.g. silo sizes) for model types whose global model has weights:
+        a fused Gaussian mixture's weights are the local weights times the silo weights,
+        summed per global component. ``None``: silos weigh equally.
     use_variances : bool, default True
         Pass the atoms' variances to SPAHM when the adapter knows them.
     family : str, Family or None
@@ -215,11 +264,15 @@ def fuse_models(models, data=None, *, use_variances=True, family=None, **kwargs)
     >>> fused.n_clusters, bool(fused.predict([[9.8, 0.3]])[0] == fused.predict([[10.2, -0.1]])[0])
     (3, True)
     """
-    models = list(models)
-    fuse = getattr(get_adapter(models[0]), "fuse", None) if models else None
+    models = _model_list(models)
+    fuse = getattr(get_adapter(models[0]), "fuse", None)
     if fuse is not None:  # several matchings per fusion (spahm.models.mlp: layer by layer)
         return fuse(models, family=family, **kwargs)
     adapter, locals_ = extract(models, data, use_variances)
+    silo_weights = _silo_weights(weights, len(models), adapter)
+    if silo_weights is not None:
+        for x, w in zip(locals_, silo_weights):
+            x.extra["silo_weight"] = float(w)
     if family is None:
         family = adapter.family(locals_) if callable(adapter.family) else adapter.family
     variances = [x.variances for x in locals_]

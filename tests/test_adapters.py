@@ -52,7 +52,11 @@ def test_gaussian_mixture_becomes_a_gaussian_mixture():
     assert isinstance(fused, GaussianMixture) and fused.n_components == 4
     assert hausdorff(fused.means_, CENTRES) < 0.3
     assert fused.weights_.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(fused.weights_, fused.fusion_.popularity / 12)
+    # local weights summed per global component (silos weigh equally), normalised
+    mass = np.zeros(fused.n_components)
+    for m, a in zip(local, fused.local_to_global_):
+        np.add.at(mass, a, m.weights_)
+    np.testing.assert_allclose(fused.weights_, mass / len(local))
     # its covariances are the local ones averaged: about 0.36 I
     np.testing.assert_allclose(fused.covariances_, np.tile(0.36 * np.eye(2), (4, 1, 1)), atol=0.12)
     probe = CENTRES + 0.2
@@ -107,7 +111,7 @@ def test_gpy_sparse_gp_becomes_a_sparse_gp():
 
 
 def test_hdp_hmm_states_fuse_into_an_hmm():
-    hdp = pytest.importorskip("spahm.models.hdp_hmm")
+    hdp = hdp_hmm
     rng = np.random.default_rng(0)
     means = np.array([[-6.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
 
@@ -171,3 +175,68 @@ def test_bad_inputs_name_the_problem():
         fuse_models([km, km], data=[data[0]])
     with pytest.raises(ValueError, match="has no method matches"):
         adapters.register_adapter(object())
+
+
+# ------------------------------------------------------------------ fused models are estimators
+def test_fused_kmeans_is_a_scikit_learn_estimator():
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    data, _ = _silos()
+    local = [KMeans(3, n_init=3, random_state=0).fit(x) for x in data]
+    fused = fuse_models(local, data=data, random_state=0)
+    params = fused.get_params()
+    assert set(params) == {"cluster_centers", "popularity"}
+    twin = clone(fused).fit()
+    np.testing.assert_array_equal(twin.predict(CENTRES), fused.predict(CENTRES))
+    assert repr(fused).startswith("FusedKMeans(cluster_centers=")
+    again = pickle.loads(pickle.dumps(fused))
+    np.testing.assert_array_equal(again.predict(CENTRES), fused.predict(CENTRES))
+    pipe = make_pipeline(FunctionTransformer(lambda x: x + 0.0), clone(fused)).fit(data[0])
+    np.testing.assert_array_equal(pipe.predict(CENTRES), fused.predict(CENTRES))
+    assert fused.fit_predict(CENTRES).tolist() == fused.predict(CENTRES).tolist()
+    assert fused.fit_transform(CENTRES).shape == (4, 4)
+
+
+class _CheckedFusedKMeans(mixture.FusedKMeans):
+    """FusedKMeans whose default centres fit the width of the checks' data."""
+
+    def fit(self, X=None, y=None):
+        if self.cluster_centers is None and X is not None:
+            shape = np.asarray(X).shape
+            width = shape[1] if len(shape) == 2 else 1
+            fitted = mixture.FusedKMeans(np.eye(2, max(width, 1))).fit(X)
+            self.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+            return self
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("check", [
+    "check_get_params_invariance", "check_set_params", "check_no_attributes_set_in_init",
+    "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_pickle", "check_fit_check_is_fitted", "check_n_features_in",
+    "check_estimators_nan_inf", "check_transformer_data_not_an_array",
+    "check_fit2d_1sample", "check_fit2d_1feature", "check_estimators_empty_data_messages",
+    "check_parameters_default_constructible", "check_estimator_repr",
+])
+def test_fused_kmeans_passes_scikit_learn_checks(check):
+    """The scikit-learn estimator checks that apply: FusedKMeans does not learn its centres
+    from X (they come from fusion), so it is checked with centres of the checks' width."""
+    from sklearn.utils import estimator_checks
+
+    getattr(estimator_checks, check)("FusedKMeans", _CheckedFusedKMeans())
+
+
+def test_gaussian_mixture_weights_use_local_weights_and_silo_sizes():
+    rng = np.random.default_rng(0)
+    a = np.vstack([rng.normal(0, 0.3, (90, 2)), rng.normal(10, 0.3, (10, 2))])   # 90% / 10%
+    b = np.vstack([rng.normal(0, 0.3, (50, 2)), rng.normal(10, 0.3, (50, 2))])   # 50% / 50%
+    local = [GaussianMixture(2, random_state=0).fit(x) for x in (a, b)]
+    equal = fuse_models(local, random_state=0, sigma=0.3, sigma0=5.0)
+    near_zero = equal.predict([[0.0, 0.0]])[0]
+    assert equal.weights_[near_zero] == pytest.approx((0.9 + 0.5) / 2, abs=0.01)
+    sized = fuse_models(local, weights=[900, 100], random_state=0, sigma=0.3, sigma0=5.0)
+    assert sized.weights_[sized.predict([[0.0, 0.0]])[0]] == pytest.approx(0.86, abs=0.01)

@@ -19,6 +19,8 @@ BAD_ATOMS = [
     ("1-D silo", [GOOD, np.ones(3)], r"silo 1: expected a 2-D array .* \(reshape a single atom"),
     ("3-D silo", [GOOD, np.ones((2, 3, 1))], "silo 1: expected a 2-D array"),
     ("zero-dimensional atoms", [np.ones((2, 0))], "dimension 0"),
+    ("complex atoms", [GOOD, GOOD * (1 + 1j)], "silo 1: local atoms are complex"),
+    ("a None silo", [GOOD, None], "silo 1 is None"),
 ]
 
 
@@ -43,6 +45,12 @@ BAD_PARAMS = [
     ({"popularity_cap": 0}, "popularity_cap must be an integer >= 1"),
     ({"n_init": 0}, "n_init must be an integer >= 1"),
     ({"max_global_atoms": 1}, "max_global_atoms=1 is smaller than silo 0's 2 local atoms"),
+    ({"random_state": "abc"}, "random_state must be None, a non-negative integer .* got 'abc'"),
+    ({"random_state": -1}, "random_state must be None, a non-negative integer"),
+    ({"sigma": 1 + 2j}, "sigma must be real"),
+    ({"mu0": 1j}, "mu0 must be real"),
+    ({"optimize_hyperparameters": "yes"}, "optimize_hyperparameters must be True or False"),
+    ({"sigma0": 1e-200, "sigma": 1e-200}, r"sigma=1e-200 is too far from the atoms' spread"),
 ]
 
 
@@ -50,3 +58,90 @@ BAD_PARAMS = [
 def test_bad_hyperparameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         match([GOOD, GOOD + 1], **kwargs)
+
+
+def test_complex_local_variances_are_refused():
+    with pytest.raises(ValueError, match="silo 0: local_variances are complex"):
+        match([GOOD, GOOD + 1], local_variances=[1j, 1.0])
+
+
+# ------------------------------------------------------------------ fitted models (issue 17)
+def _kmeans():
+    from sklearn.cluster import KMeans
+
+    return KMeans(2, n_init=1, random_state=0)
+
+
+def _fitted_fused():
+    from spahm.models.mixture import FusedKMeans
+
+    return FusedKMeans(np.array([[0.0, 0.0], [5.0, 5.0]])).fit()
+
+
+BAD_MODELS = [
+    ("None", lambda: None, "models is None: expected a list"),
+    ("a single model", lambda: _kmeans().fit(GOOD * np.arange(2)[:, None]),
+     "models is a single KMeans: expected a list"),
+    ("empty list", lambda: [], "models is empty"),
+    ("unfitted models", lambda: [_kmeans(), _kmeans()], "model 0 .KMeans. is not fitted"),
+    ("not a model", lambda: [object()], "no adapter for a builtins.object"),
+]
+
+
+@pytest.mark.parametrize("make,message", [(m, e) for _, m, e in BAD_MODELS],
+                         ids=[n for n, _, _ in BAD_MODELS])
+def test_bad_models_to_fuse(make, message):
+    from spahm import fuse_models
+
+    with pytest.raises(ValueError, match=message):
+        fuse_models(make())
+
+
+BAD_PREDICT = [
+    ("NaN", np.array([[np.nan, 0.0]]), "NaN"),
+    ("wrong width", np.ones((2, 3)), "3 features, but FusedKMeans is expecting 2"),
+    ("1-D", np.ones(2), "Expected a 2-dimensional container|Expected 2D array"),
+    ("empty", np.ones((0, 2)), "0 sample"),
+    ("strings", [["a", "b"]], "could not convert|dtype"),
+    ("complex", np.ones((1, 2)) * 1j, "Complex data not supported"),
+]
+
+
+@pytest.mark.parametrize("X,message", [(x, m) for _, x, m in BAD_PREDICT],
+                         ids=[n for n, _, _ in BAD_PREDICT])
+def test_fused_kmeans_predict_validates_like_scikit_learn(X, message):
+    with pytest.raises(ValueError, match=message):
+        _fitted_fused().predict(X)
+
+
+def test_unfitted_fused_kmeans_says_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    from spahm.models.mixture import FusedKMeans
+
+    with pytest.raises(NotFittedError, match="not fitted"):
+        FusedKMeans([[0.0, 0.0]]).predict([[1.0, 1.0]])
+
+
+@pytest.mark.parametrize("weights,message", [
+    ([1.0], "weights must be 2 positive finite numbers"),
+    ([1.0, -2.0], "weights must be 2 positive finite numbers"),
+    ([1.0, np.nan], "weights must be 2 positive finite numbers"),
+])
+def test_bad_silo_weights(weights, message):
+    from sklearn.mixture import GaussianMixture
+
+    from spahm import fuse_models
+
+    rng = np.random.default_rng(0)
+    local = [GaussianMixture(2, random_state=0).fit(rng.normal(size=(40, 2))) for _ in range(2)]
+    with pytest.raises(ValueError, match=message):
+        fuse_models(local, weights=weights)
+
+
+def test_weights_for_a_model_without_weights_are_refused():
+    from spahm import fuse_models
+
+    local = [_kmeans().fit(np.random.default_rng(j).normal(size=(20, 2))) for j in range(2)]
+    with pytest.raises(ValueError, match="has no weights"):
+        fuse_models(local, weights=[1.0, 2.0])

@@ -1,87 +1,107 @@
-"""k-means as a local model: the centroids of a silo's data are its local atoms."""
+"""k-means and Gaussian mixtures: the centres (means) of a silo's clusters are its local atoms.
+
+The global model of fused k-means is :class:`FusedKMeans`, a scikit-learn estimator; fused
+Gaussian mixtures come back as a ``GaussianMixture``. :class:`FusedKMeans` is the pattern for
+every fused model of :mod:`spahm.models`: its constructor arguments are what defines it (the
+fused centres), ``fit`` validates them and sets the fitted attributes (ending in ``_``), so
+``get_params``, ``clone``, ``repr``, pickling and use inside a ``Pipeline`` work as for any
+scikit-learn estimator; ``predict`` / ``transform`` check that it is fitted and validate their
+input with ``validate_data`` (shape, NaN, dtype).
+"""
 from __future__ import annotations
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.cluster import KMeans
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..adapters import (Adapter, LocalAtoms, _full_covariances, _jittered,
                         _precision_cholesky, centroid_variances, group_average,
                         register_adapter)
 
 
-def fit_kmeans(data, n_clusters, random_state=None, n_init=1, max_iter=300, sample_weight=None):
-    """Fit scikit-learn ``KMeans`` (k-means++ init) and return the fitted model."""
-    data = np.asarray(data, dtype=float)
-    if data.ndim != 2 or data.shape[0] < n_clusters:
-        raise ValueError(
-            f"k-means needs a 2-D array with at least n_clusters={n_clusters} rows, "
-            f"got shape {data.shape}"
-        )
-    return KMeans(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter,
-                  random_state=random_state).fit(data, sample_weight=sample_weight)
+# ---------------------------------------------------------------------------- k-means
+class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Nearest-centre assignment to fused k-means centres.
 
-
-def local_centroids(silo_data, n_clusters, random_state=0, n_init=1, max_iter=300, n_jobs=1):
-    """Fit one k-means per silo (in parallel) and return each silo's centroids.
+    Built by :func:`spahm.fuse_models` from fitted ``KMeans`` models; it can also be made
+    directly, ``FusedKMeans(cluster_centers).fit()``.
 
     Parameters
     ----------
-    silo_data : list of ndarray (M_j, D)
-    n_clusters : list of int, one per silo
-    random_state : int
-        Silo j uses ``random_state + j``.
-
-    Returns
-    -------
-    list of ndarray (k_j, D)
-    """
-    jobs = (
-        delayed(fit_kmeans)(x, k, random_state + j, n_init, max_iter)
-        for j, (x, k) in enumerate(zip(silo_data, n_clusters))
-    )
-    models = Parallel(n_jobs=n_jobs)(jobs)
-    return [m.cluster_centers_ for m in models]
-
-
-# ---------------------------------------------------------------------------- k-means
-class FusedKMeans:
-    """A k-means predictor with the fused centres (nearest-centre assignment).
+    cluster_centers : array-like (L, D)
+        The fused centres (SPAHM's global atoms).
+    popularity : array-like (L,) or None
+        Number of silos whose centres were fused into each centre (ones when None).
 
     Attributes
     ----------
     cluster_centers_ : ndarray (L, D)
     popularity_ : ndarray (L,)
-        Number of silos whose centres were fused into each centre.
-    n_clusters : int
+    n_features_in_ : int
+    labels_ : ndarray (n,)
+        Cluster of each row of the ``X`` given to :meth:`fit` (only when one was given).
+
+    Examples
+    --------
+    >>> from spahm.models.mixture import FusedKMeans
+    >>> FusedKMeans([[0.0, 0.0], [10.0, 10.0]]).fit().predict([[9.0, 9.5]]).tolist()
+    [1]
     """
 
-    def __init__(self, cluster_centers, popularity):
-        self.cluster_centers_ = np.asarray(cluster_centers, dtype=float)
-        self.popularity_ = np.asarray(popularity)
-        self.n_clusters = len(self.cluster_centers_)
-        self.n_features_in_ = self.cluster_centers_.shape[1]
+    def __init__(self, cluster_centers=None, popularity=None):
+        self.cluster_centers = cluster_centers
+        self.popularity = popularity
 
-    def _check(self, X):
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must have shape (n, {self.n_features_in_}), got {X.shape}")
-        return X
+    def fit(self, X=None, y=None):
+        """Validate the centres and set the fitted attributes (``X``, optional, is labelled).
+
+        Returns
+        -------
+        self
+        """
+        if self.cluster_centers is None:
+            raise ValueError("FusedKMeans needs cluster_centers (the fused centres): build it "
+                             "with spahm.fuse_models(kmeans_models) or FusedKMeans(centres)")
+        centres = check_array(self.cluster_centers, dtype=np.float64,
+                              input_name="cluster_centers")
+        popularity = (np.ones(len(centres), dtype=int) if self.popularity is None
+                      else np.asarray(self.popularity))
+        if popularity.shape != (len(centres),):
+            raise ValueError(f"popularity has shape {popularity.shape}; expected "
+                             f"({len(centres)},), one count per centre")
+        self.cluster_centers_ = centres
+        self.popularity_ = popularity
+        self.n_features_in_ = centres.shape[1]
+        if X is not None:
+            self.labels_ = self.predict(X)
+        return self
+
+    @property
+    def n_clusters(self):
+        """Number of fused centres."""
+        check_is_fitted(self, "cluster_centers_")
+        return len(self.cluster_centers_)
 
     def transform(self, X):
         """Euclidean distance of every row of X to every fused centre, (n, L)."""
-        X = self._check(X)
-        sq = ((X**2).sum(1)[:, None] - 2.0 * X @ self.cluster_centers_.T
-              + (self.cluster_centers_**2).sum(1)[None, :])
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        c = self.cluster_centers_
+        sq = (X**2).sum(1)[:, None] - 2.0 * X @ c.T + (c**2).sum(1)[None, :]
         return np.sqrt(np.maximum(sq, 0.0))
 
     def predict(self, X):
         """Index of the nearest fused centre of every row of X."""
         return self.transform(X).argmin(axis=1)
 
-    def score(self, X):
+    def score(self, X, y=None):
         """Opposite of the sum of squared distances to the nearest centre (as KMeans.score)."""
         return -float((self.transform(X).min(axis=1) ** 2).sum())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        return tags
 
 
 class KMeansAdapter(Adapter):
@@ -101,12 +121,17 @@ class KMeansAdapter(Adapter):
         return LocalAtoms(centres, variances)
 
     def build(self, result, locals_, models):
-        return FusedKMeans(result.global_atoms, result.popularity)
+        return FusedKMeans(result.global_atoms, result.popularity).fit()
 
 
 # ---------------------------------------------------------------------------- Gaussian mixture
 class GaussianMixtureAdapter(Adapter):
+    """Fused mixture weights: each local component's weight times its silo's weight
+    (``fuse_models(weights=...)``, e.g. silo sizes; equal by default), summed per global
+    component and normalised."""
+
     name = "sklearn GaussianMixture"
+    uses_weights = True
 
     def matches(self, model):
         from sklearn.mixture import GaussianMixture
@@ -132,7 +157,10 @@ class GaussianMixtureAdapter(Adapter):
                                       result.assignments, L, weights))
         gm = GaussianMixture(n_components=L, covariance_type="full")
         gm.means_ = result.global_atoms.copy()
-        gm.weights_ = result.popularity / result.popularity.sum()
+        mass = np.zeros(L)
+        for x, a in zip(locals_, result.assignments):
+            np.add.at(mass, a, np.asarray(x.extra["weights"]) * x.extra.get("silo_weight", 1.0))
+        gm.weights_ = mass / mass.sum()
         gm.covariances_ = cov
         gm.precisions_cholesky_ = _precision_cholesky(cov)
         gm.precisions_ = np.einsum("kij,klj->kil", gm.precisions_cholesky_, gm.precisions_cholesky_)
