@@ -198,15 +198,16 @@ class Problem:
 
     def scores(self, preds) -> dict:
         """RMSE and NLPD self / across of ``preds[j] = (mean, var)`` (silo j's model on every
-        evaluation point), each averaged over silos."""
+        evaluation point), each averaged over silos; RMSE only where ``var`` is None."""
         out = {"rmse_self": [], "rmse_across": [], "nlpd_self": [], "nlpd_across": []}
         for j, (mean, var) in enumerate(preds):
             own = self.eval_silo == j
             out["rmse_self"].append(rmse(self.y_eval[own], mean[own]))
-            out["nlpd_self"].append(nlpd(self.y_eval[own], mean[own], var[own]))
             out["rmse_across"].append(rmse(self.y_eval, mean))
-            out["nlpd_across"].append(nlpd(self.y_eval, mean, var))
-        return {k: float(np.mean(v)) for k, v in out.items()}
+            if var is not None:
+                out["nlpd_self"].append(nlpd(self.y_eval[own], mean[own], var[own]))
+                out["nlpd_across"].append(nlpd(self.y_eval, mean, var))
+        return {k: float(np.mean(v)) for k, v in out.items() if v}
 
 
 @dataclass
@@ -295,7 +296,8 @@ class TrialContext:
         for sigma in s.sigma:
             for ratio in s.gamma0_per_silo:
                 gamma0 = float(ratio) * J
-                result, preds = self.fuse(models, self.validation, float(sigma), gamma0)
+                result, preds = self.fuse(models, self.validation, float(sigma), gamma0,
+                                          with_variance=False)
                 sc = self.validation.scores(preds)
                 score = {"self": sc["rmse_self"], "across": sc["rmse_across"],
                          "mean": 0.5 * (sc["rmse_self"] + sc["rmse_across"])}[s.criterion]
@@ -308,11 +310,13 @@ class TrialContext:
                                  "sigma": float(sigma), "gamma0": gamma0})
         return Selection(sigma=best[1], gamma0=best[2], rows=rows)
 
-    def fuse(self, models, problem, sigma, gamma0, empirical_bayes=False):
+    def fuse(self, models, problem, sigma, gamma0, empirical_bayes=False, with_variance=True):
         """SPAHM on the models' atoms; every silo's predictions with the fused inducing points.
 
         ``empirical_bayes``: re-estimate mu0, sigma and sigma0 per dimension after each pass,
         starting from ``sigma`` and ``fusion.sigma0`` (gamma0 is never estimated).
+        ``with_variance=False``: predictive means only (variance None), for RMSE: the
+        variance costs ``O(L^2)`` per point, which dominates with thousands of global points.
         """
         adapter = SparseGPAdapter(float(self.cfg.model.output_weight), self.cfg.model.pseudo_noise)
         locals_ = [adapter.extract(g) for g in models]
@@ -325,6 +329,9 @@ class TrialContext:
             kwargs["sigma0"] = np.full(dim, float(kwargs["sigma0"]))
         result = match([x.atoms for x in locals_], **kwargs)
         fused = adapter.build(result, locals_, models)
+        if not with_variance:
+            return result, [(problem.y_scale.inverse_mean(fused.predict(problem.X_eval, silo=j)),
+                             None) for j in range(fused.n_silos)]
         preds = [problem.to_original(*fused.predict(problem.X_eval, silo=j, return_var=True),
                                      kernel[2])
                  for j, kernel in enumerate(fused.kernels)]
@@ -451,14 +458,16 @@ METHODS = {
 
 def sensitivity_rows(ctx):
     """Every grid point of the selection on the test days: a sensitivity table, never used
-    for choosing (rows ``spahm_grid`` with columns ``sigma`` and ``gamma0``)."""
+    for choosing (rows ``spahm_grid`` with columns ``sigma`` and ``gamma0``; RMSE, global
+    points and compression)."""
     s = ctx.cfg.selection
     J = len(ctx.test.silos)
     rows = []
     for sigma in s.sigma:
         for ratio in s.gamma0_per_silo:
             gamma0 = float(ratio) * J
-            result, preds = ctx.fuse(ctx.small.models, ctx.test, float(sigma), gamma0)
+            result, preds = ctx.fuse(ctx.small.models, ctx.test, float(sigma), gamma0,
+                                     with_variance=False)
             n_local = sum(len(a) for a in result.assignments)
             metrics = {**ctx.test.scores(preds), "n_global_atoms": result.n_global_atoms,
                        "compression": result.n_global_atoms / n_local}

@@ -58,6 +58,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_solve, solve_triangular
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
@@ -359,7 +360,7 @@ class FusedInducingPredictor(RegressorMixin, BaseEstimator):
             K = rbf_kernel(Z, Z, variance, lengthscale)
             K[np.diag_indices_from(K)] += s2 + _JITTER * variance
             chol = np.linalg.cholesky(K)
-            alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, u))
+            alpha = cho_solve((chol, True), u)
             self._cache = (Z, variance, lengthscale, chol, alpha)
         return self._cache
 
@@ -376,7 +377,7 @@ class FusedInducingPredictor(RegressorMixin, BaseEstimator):
         mean = Kx @ alpha
         if not return_var:
             return mean
-        half = np.linalg.solve(chol, Kx.T)  # L^{-1} K_zx
+        half = solve_triangular(chol, Kx.T, lower=True)  # L^{-1} K_zx
         return mean, np.maximum(variance - (half**2).sum(0), _VARIANCE_FLOOR)
 
 
