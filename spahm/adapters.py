@@ -10,7 +10,7 @@ local model                                        atoms (family)              g
 ``sklearn.cluster.KMeans`` / ``MiniBatchKMeans``   centres (Gaussian)          :class:`FusedKMeans`
 ``sklearn.mixture.GaussianMixture``                means (Gaussian)            ``GaussianMixture``
 ``sklearn.decomposition.LatentDirichletAllocation`` topic-word rows (multinomial) ``LatentDirichletAllocation``
-GPy ``SparseGPRegression`` (or ``spahm.models``    ``[Z, f(Z)]`` (Gaussian)    GPy ``SparseGPRegression``
+GPy ``SparseGPRegression`` (or ``spahm.models``    ``[Z, f(Z)]`` (Gaussian)    :class:`FusedSparseGP`
 ``.sparse_gp.LocalSparseGP``)
 ``spahm.models.hdp_hmm.StickyHDPHMM``              state means (Gaussian)      :class:`FusedGaussianHMM`
 =================================================  ==========================  ======================
