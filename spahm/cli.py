@@ -1,16 +1,4 @@
-"""Command line: ``spahm fuse a.npy b.csv ... -o fused.npz``.
-
-Each input file holds one silo's local atoms, one atom per row (``.npy``; ``.npz`` with one
-array or an ``atoms`` array; ``.csv`` comma-separated, ``.txt``/``.tsv``/``.dat`` whitespace-
-separated, an optional header line is skipped). The output ``.npz`` holds
-
-- ``global_atoms`` (L, D), ``popularity`` (L,);
-- ``assignments``: the global index of every local atom, all silos concatenated in input order,
-  with ``silo_sizes`` to split them, and ``assignments_<j>`` per silo;
-- ``files`` (the input paths), ``objective`` and the final hyperparameters as ``hp_<name>``.
-
-It is written to a temporary file beside the target and renamed into place.
-"""
+"""Command line: ``spahm fuse a.npy b.csv ... -o fused.npz`` (the text is :data:`FUSE_HELP`)."""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +14,37 @@ from . import families
 from .estimator import match
 
 _TEXT_DELIMITERS = {".csv": ",", ".txt": None, ".tsv": "\t", ".dat": None}
+
+#: ``spahm fuse --help`` (plain text: argparse prints it as is).
+FUSE_HELP = """\
+Fuse the local atoms of several silos with SPAHM (one input file per silo).
+
+Input: each file holds one silo's local atoms, one atom per row:
+  .npy                   a 2-D array
+  .npz                   one array, or an array named 'atoms'
+  .csv                   comma-separated (an optional header line is skipped)
+  .txt, .tsv, .dat       whitespace- or tab-separated (optional header line)
+
+Output (-o): one .npz file holding
+  global_atoms           (L, D) the fused atoms (posterior means)
+  popularity             (L,) how many silos use each global atom
+  assignments            global index of every local atom, all silos concatenated in
+                         input order; silo_sizes splits them; assignments_<j> per silo
+  files                  the input paths
+  objective              log posterior after the initial pass and after each pass run
+                         (one value per pass; passes stop early once one changes nothing)
+  n_iter, converged      passes run, and whether the last one changed nothing
+  hp_<name>              final hyperparameters (mu0, sigma, sigma0, gamma0, ...)
+It is written to a temporary file beside the target and renamed into place. The
+output may not be one of the input files. '-o DIR/' (trailing slash) writes
+DIR/fused.npz; an existing directory without the slash is refused.
+
+Example:
+  spahm fuse silo_a.npy silo_b.csv -o fused.npz --sigma 0.5 --gamma0 2
+"""
+
+#: File name used when ``-o`` names a directory (``-o results/``).
+DEFAULT_OUTPUT_NAME = "fused.npz"
 
 
 class InputError(ValueError):
@@ -101,6 +120,8 @@ def save_result(path, result, files):
         "silo_sizes": np.array([len(a) for a in result.assignments]),
         "files": np.array([str(f) for f in files]),
         "objective": result.objective,
+        "n_iter": np.asarray(result.n_iter),
+        "converged": np.asarray(result.converged),
     }
     for j, a in enumerate(result.assignments):
         arrays[f"assignments_{j}"] = a
@@ -120,20 +141,32 @@ def _parser():
     parser = argparse.ArgumentParser(prog="spahm", description="SPAHM model fusion.")
     sub = parser.add_subparsers(dest="command", required=True)
     fuse = sub.add_parser("fuse", help="fuse local atoms stored in files (one file per silo)",
-                          description=__doc__.split("\n\n")[1])
+                          description=FUSE_HELP,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     fuse.add_argument("files", nargs="+", help="one file of local atoms per silo")
-    fuse.add_argument("-o", "--output", required=True, help="output .npz")
+    fuse.add_argument("-o", "--output", required=True,
+                      help="output .npz file, or DIR/ to write DIR/" + DEFAULT_OUTPUT_NAME)
     fuse.add_argument("--variances", nargs="+", default=None,
-                      help="one file per silo with its atoms' variances (Gaussian family)")
-    fuse.add_argument("--family", default="gaussian", help=f"one of {sorted(families.FAMILIES)}")
-    fuse.add_argument("--sigma", type=float, default=1.0)
-    fuse.add_argument("--sigma0", type=float, default=1.0)
-    fuse.add_argument("--gamma0", type=float, default=1.0)
-    fuse.add_argument("--n-iter", type=int, default=10)
-    fuse.add_argument("--n-init", type=int, default=1)
+                      help="one file per silo with its atoms' variances (Gaussian family): "
+                           "one column (one variance per atom) or one per dimension")
+    fuse.add_argument("--family", default="gaussian",
+                      help=f"conjugate family of the atoms, one of {sorted(families.FAMILIES)} "
+                           "(default: gaussian)")
+    fuse.add_argument("--sigma", type=float, default=1.0,
+                      help="initial sd of a local atom around its global atom (default: 1)")
+    fuse.add_argument("--sigma0", type=float, default=1.0,
+                      help="initial sd of the global atoms around their mean (default: 1)")
+    fuse.add_argument("--gamma0", type=float, default=1.0,
+                      help="mass of the Beta process: larger opens new global atoms more "
+                           "readily (default: 1)")
+    fuse.add_argument("--n-iter", type=int, default=10,
+                      help="most passes over the silos after the initial one (default: 10)")
+    fuse.add_argument("--n-init", type=int, default=1,
+                      help="restarts; the one with the highest log posterior is kept (default: 1)")
     fuse.add_argument("--no-optimize", action="store_true",
                       help="keep sigma, sigma0 and mu0 fixed (no empirical Bayes)")
-    fuse.add_argument("--seed", type=int, default=0)
+    fuse.add_argument("--seed", type=int, default=0,
+                      help="seed of the order in which silos are revisited (default: 0)")
     return parser
 
 
@@ -143,7 +176,34 @@ def _name_silos(message, files):
                   if int(m.group(1)) < len(files) else m.group(0), message)
 
 
+def output_path(output, inputs):
+    """The file to write for ``-o output``; ``InputError`` when it cannot or must not be used.
+
+    ``DIR/`` (trailing separator) means ``DIR/fused.npz``; an empty name, an existing
+    directory, or a path that is one of the ``inputs`` is refused.
+    """
+    if not str(output).strip():
+        raise InputError("-o/--output is empty: give a file name such as fused.npz")
+    text = str(output)
+    path = Path(text)
+    if text.endswith(("/", os.sep)):
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{text}: ends with '/' but is a file, not a directory")
+        path = path / DEFAULT_OUTPUT_NAME
+    elif path.is_dir():
+        raise InputError(f"{text}: is a directory; give a file name, or end it with '/' to "
+                         f"write {DEFAULT_OUTPUT_NAME} into it")
+    target = path.resolve()
+    for f in inputs:
+        if Path(f).resolve() == target:
+            raise InputError(f"{text}: is one of the input files; choose another output name "
+                             "(it would be overwritten)")
+    return path
+
+
 def fuse(args):
+    inputs = list(args.files) + list(args.variances or [])
+    output = output_path(args.output, inputs)
     silos = [load_atoms(f) for f in args.files]
     dims = {f: s.shape[1] for f, s in zip(args.files, silos)}
     if len(set(dims.values())) > 1:
@@ -163,10 +223,13 @@ def fuse(args):
     result = match(silos, local_variances=variances, family=args.family, sigma=args.sigma,
                    sigma0=args.sigma0, gamma0=args.gamma0, n_iter=args.n_iter, n_init=args.n_init,
                    optimize_hyperparameters=not args.no_optimize, random_state=args.seed)
-    save_result(args.output, result, args.files)
+    try:
+        save_result(output, result, args.files)
+    except OSError as exc:
+        raise InputError(f"{output}: cannot be written ({exc.strerror or exc})") from None
     n_local = sum(len(s) for s in silos)
     print(f"{result.n_global_atoms} global atoms from {n_local} local atoms in {len(silos)} "
-          f"silos -> {args.output}")
+          f"silos -> {output}")
     return result
 
 

@@ -103,3 +103,54 @@ def test_console_entry_point_runs(silo_files, tmp_path):
                            str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "global atoms" in proc.stdout and out.exists()
+
+
+# ------------------------------------------------------------------ the output path (issue 17)
+def _bad_outputs(tmp_path, paths):
+    existing_dir = tmp_path / "existing"
+    existing_dir.mkdir()
+    return [
+        ("an input file", str(paths[0]), "is one of the input files"),
+        ("an input by another spelling", str(paths[1].parent / "." / paths[1].name),
+         "is one of the input files"),
+        ("an existing directory", str(existing_dir), "is a directory; give a file name"),
+        ("an empty name", "", "-o/--output is empty"),
+        ("a blank name", "  ", "-o/--output is empty"),
+        ("a file with a trailing slash", str(paths[0]) + "/", "ends with '/' but is a file"),
+        # a directory that cannot be made (its parent is a file): fails for root as well
+        ("an unwritable place", str(paths[2]) + "/sub/f.npz", "cannot be written"),
+    ]
+
+
+BAD_OUTPUT_IDS = ["an input file", "an input by another spelling", "an existing directory",
+                  "an empty name", "a blank name", "a file with a trailing slash",
+                  "an unwritable place"]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_OUTPUT_IDS)), ids=BAD_OUTPUT_IDS)
+def test_bad_outputs_get_one_clear_line(silo_files, tmp_path, capsys, case):
+    _, paths = silo_files
+    before = {p: p.read_bytes() for p in paths}
+    name, output, message = _bad_outputs(tmp_path, paths)[case]
+    assert cli.main(["fuse", *map(str, paths), "-o", output]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert {p: p.read_bytes() for p in paths} == before  # inputs untouched
+
+
+def test_output_dir_with_trailing_slash_writes_into_it(silo_files, tmp_path):
+    _, paths = silo_files
+    assert cli.main(["fuse", *map(str, paths), "-o", str(tmp_path / "new") + "/"]) == 0
+    with np.load(tmp_path / "new" / cli.DEFAULT_OUTPUT_NAME) as z:
+        assert z["global_atoms"].ndim == 2 and bool(z["converged"]) in (True, False)
+
+
+def test_fuse_help_is_complete_and_plain():
+    proc = subprocess.run([sys.executable, "-m", "spahm.cli", "fuse", "--help"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    text = proc.stdout
+    assert proc.returncode == 0
+    for needle in ("global_atoms", "popularity", "assignments", "hp_<name>", "one value per pass",
+                   "Example:", "--sigma0", "--gamma0", "--seed", "DIR/"):
+        assert needle in text, needle
+    assert "``" not in text and ":func:" not in text and ":class:" not in text
