@@ -1,27 +1,34 @@
 """Sticky HDP-HMM (spahm.models.hdp_hmm): each formula against a slow, obviously-correct version,
 and the sampler on sequences with planted states."""
 import itertools
+import pickle
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
+from scipy.stats import invwishart, multivariate_normal
 
 from spahm.metrics import hamming
 from spahm.models.hdp_hmm import (
+    FusedGaussianHMM,
+    HDPHMMAdapter,
     StickyHDPHMM,
     backward_sample,
+    emission_prior,
     forward_filter,
     gaussian_log_likelihood,
     map_states,
+    merge_gains,
+    niw_log_marginal,
     niw_posterior,
     sample_log_dirichlet,
     sample_niw,
     sample_table_counts,
-    state_atoms,
     sufficient_statistics,
+    transition_counts,
+    transition_log_marginal,
 )
 
 
@@ -159,8 +166,10 @@ def test_sample_niw_moments():
 
 
 def _planted(seed, K=3, T=150, n_seq=3, sep=6.0):
+    """Sequences of K planted, well separated Gaussian states with sticky transitions."""
     rng = np.random.default_rng(seed)
-    means = sep * np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.4]])[:K]
+    angles = 2 * np.pi * np.arange(K) / K
+    means = sep * np.column_stack([np.cos(angles), np.sin(angles)])
     P = np.full((K, K), 0.05 / (K - 1))
     np.fill_diagonal(P, 0.95)
     seqs, labels = [], []
@@ -174,21 +183,121 @@ def _planted(seed, K=3, T=150, n_seq=3, sep=6.0):
     return seqs, labels, means
 
 
-@pytest.mark.parametrize("init", ["kmeans", "random"])
-def test_sampler_recovers_planted_states(init):
-    seqs, labels, means = _planted(0)
-    model = StickyHDPHMM(n_states=10, n_iter=40, n_restarts=2, init=init, n_init_states=6,
+@pytest.mark.parametrize("truth, start, init", [
+    (3, 6, "kmeans"),    # surplus initial states close (merges)
+    (3, 8, "random"),
+    (5, 2, "kmeans"),    # missing states open (splits and prior draws)
+    (5, 1, "random"),
+])
+def test_sampler_recovers_planted_states(truth, start, init):
+    seqs, labels, means = _planted(truth, K=truth, T=120)
+    model = StickyHDPHMM(n_states=10, n_iter=40, n_restarts=2, init=init, n_init_states=start,
                          random_state=0).fit(seqs)
-    assert model.n_states_ == 3  # surplus initial states die out
-    assert hamming(np.concatenate(model.state_sequences_), np.concatenate(labels)) < 0.02
-    atoms = state_atoms(model)
+    assert model.n_states_ == truth
+    assert hamming(np.concatenate(model.state_sequences_), np.concatenate(labels)) < 0.03
+    atoms = HDPHMMAdapter().extract(model).atoms
     dist = np.linalg.norm(atoms[:, None] - means[None], axis=2)
-    assert np.all(dist.min(axis=1) < 0.5)
+    # each atom near a distinct true state (small states' means shrink towards the data mean)
+    assert np.all(dist.min(axis=1) < 1.5) and len(set(dist.argmin(axis=1))) == truth
     assert [len(z) for z in model.state_sequences_] == [len(x) for x in seqs]
-    assert model.log_likelihood_trace_.shape == (2, 40)
-    assert model.log_likelihood_ == pytest.approx(model.log_likelihood_trace_[:, 20:].max())
+    assert model.log_likelihood_trace_.shape == model.n_states_trace_.shape == (2, 40)
+    assert model.log_joint_ == pytest.approx(model.log_joint_trace_[:, 20:].max())
     np.testing.assert_allclose(model.transmat_.sum(axis=1), 1.0)
     assert model.state_counts_.sum() == sum(len(x) for x in seqs)
+
+
+def test_emission_prior_is_on_the_data_scale():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(500, 3)) * [1.0, 100.0, 0.01] + [0.0, 5.0, -2.0]
+    m0, n0, nu0, S = emission_prior(X, prior_scale=2.0)
+    np.testing.assert_allclose(m0, X.mean(axis=0))
+    assert nu0 == 5.0 and n0 == 1.0
+    np.testing.assert_allclose(S, 2.0 * np.cov(X, rowvar=False), rtol=1e-5)
+    # rescaling a feature rescales the prior with it: the fit does not depend on units
+    seqs, labels, _ = _planted(4, K=3, T=80, n_seq=2)
+    a = StickyHDPHMM(n_states=6, n_iter=15, n_restarts=1, random_state=1).fit(seqs)
+    b = StickyHDPHMM(n_states=6, n_iter=15, n_restarts=1, random_state=1).fit(
+        [x * [1000.0, 0.001] for x in seqs])
+    assert a.n_states_ == b.n_states_
+    assert hamming(np.concatenate(a.state_sequences_), np.concatenate(b.state_sequences_)) == 0
+
+
+def test_niw_log_marginal_is_candidates_formula():
+    """log p(x) = log p(x | theta) + log p(theta) - log p(theta | x) for any theta."""
+    rng = np.random.default_rng(12)
+    D, n = 2, 7
+    x = rng.normal(size=(n, D)) + 1.0
+    prior = (np.array([0.5, -0.5]), 2.0, D + 3.0, np.array([[2.0, 0.3], [0.3, 1.0]]))
+    stats = sufficient_statistics(x, np.zeros(n, dtype=int), 1)
+    got = niw_log_marginal(prior, *stats)[0]
+    mu, sigma = np.array([0.8, 0.9]), np.array([[1.5, 0.2], [0.2, 0.7]])
+
+    def log_niw(params):
+        m, k, nu, S = params
+        return (invwishart(df=nu, scale=S).logpdf(sigma)
+                + multivariate_normal(m, sigma / k).logpdf(mu))
+
+    post = [v[0] if np.ndim(v) else v for v in niw_posterior(prior, *stats)]
+    want = (multivariate_normal(mu, sigma).logpdf(x).sum() + log_niw(prior) - log_niw(post))
+    assert got == pytest.approx(want, rel=1e-10)
+    assert niw_log_marginal(prior, np.zeros(1), np.zeros((1, D)), np.zeros((1, D, D)))[0] == 0
+
+
+def test_transition_log_marginal_is_the_polya_urn():
+    """The Dirichlet-multinomial of a state sequence equals drawing it from the urn."""
+    z = np.array([0, 0, 1, 1, 1, 0, 2, 2])
+    starts, inside = np.array([0]), np.ones(7, dtype=bool)
+    beta, alpha, kappa = np.array([0.5, 0.3, 0.2]), 1.5, 2.0
+    counts = transition_counts(z, starts, inside, 3)
+    conc = alpha * beta[None, :] + kappa * np.eye(3)
+    seen = np.zeros((3, 3))
+    lp = np.log(beta[z[0]])  # first state: urn with concentration alpha * beta, no counts
+    for a, b in zip(z[:-1], z[1:]):
+        lp += np.log((conc[a, b] + seen[a, b]) / (conc[a].sum() + seen[a].sum()))
+        seen[a, b] += 1
+    assert transition_log_marginal(counts, beta, alpha, kappa).sum() == pytest.approx(lp)
+
+
+def test_merge_gains_match_the_collapsed_joint():
+    rng = np.random.default_rng(13)
+    K, D, N = 6, 3, 200
+    X = rng.normal(size=(N, D)) * 3
+    z = rng.integers(0, 4, size=N)
+    starts, inside = np.array([0, 120]), np.ones(N - 1, dtype=bool)
+    inside[119] = False
+    prior = emission_prior(X)
+    beta, alpha, kappa = rng.dirichlet(np.ones(K)), 0.7, 5.0
+
+    def joint(z, beta):
+        c = transition_counts(z, starts, inside, K)
+        return (niw_log_marginal(prior, *sufficient_statistics(X, z, K)).sum()
+                + transition_log_marginal(c, beta, alpha, kappa).sum())
+
+    i, j, gain = merge_gains(*sufficient_statistics(X, z, K),
+                             transition_counts(z, starts, inside, K), beta, prior, alpha, kappa)
+    assert len(gain) == 6  # pairs of the 4 used states
+    for a, b, g in zip(i, j, gain):
+        merged_beta = beta.copy()
+        merged_beta[a] += merged_beta[b]
+        merged_beta[b] = 0.0
+        assert g == pytest.approx(joint(np.where(z == b, a, z), merged_beta) - joint(z, beta),
+                                  rel=1e-9)
+
+
+def test_filter_and_sampler_take_one_transition_matrix_per_sequence():
+    rng = np.random.default_rng(14)
+    K, T = 3, 6
+    chains = [_random_chain(rng, K, T) for _ in range(2)]
+    ll = np.stack([c[2] for c in chains])
+    trans = np.stack([c[0] for c in chains])
+    log_pi0 = np.log(np.stack([c[1] for c in chains]))
+    alpha, loglik = forward_filter(ll, log_pi0, trans, np.array([T, T - 2]))
+    for s in range(2):
+        a1, l1 = forward_filter(ll[s:s + 1], log_pi0[s], trans[s], np.array([T - 2 * s]))
+        assert loglik[s] == pytest.approx(l1[0], rel=1e-12)
+        np.testing.assert_allclose(alpha[s, :T - 2 * s], a1[0, :T - 2 * s], atol=1e-12)
+    z = backward_sample(alpha, trans, np.array([T, T - 2]), rng)
+    assert np.all(z[1, T - 2:] == -1) and np.all(z[:, :T - 2] >= 0)
 
 
 def test_same_seed_same_result_and_restarts_differ():
@@ -213,6 +322,7 @@ def test_map_states():
     ({"prior_dof": 1.0}, "prior_dof"),
     ({"n_iter": 5, "n_burnin": 5}, "n_burnin"),
     ({"init": "spectral"}, "init"),
+    ({"prior_covariance": "diagonal"}, "prior_covariance"),
 ])
 def test_bad_hyperparameters_are_named(kwargs, match):
     seqs, _, _ = _planted(2, T=20, n_seq=1)
@@ -242,3 +352,60 @@ def test_forward_filter_invariant_to_state_relabelling(seed, K, T):
                            np.array([T]))
     assert l1[0] == pytest.approx(l2[0], rel=1e-10, abs=1e-10)
     np.testing.assert_allclose(a[:, :, perm], b, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- fused HMM
+def _fused():
+    return FusedGaussianHMM(means=[[0.0, 0.0], [6.0, 0.0]],
+                            covariances=[np.eye(2), np.eye(2)],
+                            transmat=[[0.9, 0.1], [0.2, 0.8]], startprob=[0.5, 0.5]).fit()
+
+
+def test_fused_hmm_is_a_scikit_learn_estimator():
+    from sklearn.base import clone
+
+    hmm = _fused()
+    x = np.array([[0.1, 0.0], [0.2, -0.1], [6.1, 0.2], [5.8, 0.0]])
+    assert hmm.predict(x).tolist() == [0, 0, 1, 1]
+    again = clone(hmm).fit()
+    assert again.get_params()["startprob"] == [0.5, 0.5]
+    np.testing.assert_array_equal(again.predict(x), hmm.predict(x))
+    assert "FusedGaussianHMM(" in repr(hmm)
+    restored = pickle.loads(pickle.dumps(hmm))
+    assert restored.log_likelihood(x) == pytest.approx(hmm.log_likelihood(x))
+    # score_samples is gaussian_log_likelihood, and log_likelihood the forward algorithm
+    want = np.column_stack([multivariate_normal(m, np.eye(2)).logpdf(x) for m in hmm.means_])
+    np.testing.assert_allclose(hmm.score_samples(x), want, rtol=1e-10)
+    paths = itertools.product(range(2), repeat=len(x))
+    joint = [np.log(hmm.startprob_[p[0]]) + want[0, p[0]]
+             + sum(np.log(hmm.transmat_[a, b]) + want[t + 1, b]
+                   for t, (a, b) in enumerate(zip(p[:-1], p[1:]))) for p in paths]
+    assert hmm.score(x) == pytest.approx(logsumexp(joint), rel=1e-10)
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.array([[0.0, np.nan], [1.0, 1.0]]), "NaN"),
+    (np.array([0.0, 1.0]), "Expected 2D array"),
+    (np.zeros((0, 2)), "0 sample"),
+    (np.zeros((3, 3)), "3 features"),
+    (np.array([[1 + 1j, 0.0]]), "omplex"),
+])
+def test_fused_hmm_predict_validates_like_scikit_learn(X, match):
+    with pytest.raises(ValueError, match=match):
+        _fused().predict(X)
+
+
+def test_fused_hmm_unfitted_and_bad_parameters_are_named():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        FusedGaussianHMM(means=[[0.0]], covariances=[[[1.0]]], transmat=[[1.0]],
+                         startprob=[1.0]).predict([[0.0]])
+    with pytest.raises(ValueError, match="transmat rows"):
+        FusedGaussianHMM(means=[[0.0], [1.0]], covariances=[[[1.0]], [[1.0]]],
+                         transmat=[[0.5, 0.6], [0.5, 0.5]], startprob=[0.5, 0.5]).fit()
+    with pytest.raises(ValueError, match="covariances must be"):
+        FusedGaussianHMM(means=[[0.0], [1.0]], covariances=[[[1.0]]],
+                         transmat=np.eye(2), startprob=[0.5, 0.5]).fit()
+    with pytest.raises(ValueError, match="fuse_models builds it"):
+        FusedGaussianHMM().fit()

@@ -6,14 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from data_scripts import mocap as mocap_data
 from experiments import mocap
-from experiments._runner import ConfigError, DataMissingError, load_results
+from experiments import register_configs
+from experiments._runner import ConfigError, DataMissingError, load_results, run_experiment
 from spahm.metrics import ari, hamming, relabel
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap6"
+
+
+register_configs()
 
 
 def _compose(overrides=()):
@@ -63,13 +68,15 @@ def test_partition_by_subject_and_sequence():
 def test_config_composition_quick_and_paper():
     quick = _compose(["profile=quick"])
     assert quick.name == "mocap" and quick.profile == "quick"
-    assert quick.trials == 5 and quick.model.n_iter == 100 and quick.model.n_restarts == 2
-    assert (quick.model.kappa, quick.model.gamma, quick.model.alpha, quick.model.n0,
-            quick.model.prior_scale) == (10.0, 5.0, 0.5, 1.0, 1.0)
+    assert quick.trials == 3 and quick.model.n_iter == 60 and quick.model.n_restarts == 2
+    assert (quick.model.kappa, quick.model.gamma, quick.model.alpha, quick.model.n0) == (
+        10.0, 5.0, 0.5, 1.0)
+    assert quick.model.prior_covariance == "empirical" and quick.model.split_merge
     assert quick.kmeans_matching.k == 12 and quick.silos == "subject"
     assert quick.fusion.n_init >= 1  # the shared Gaussian fusion group is composed in
     paper = _compose(["profile=paper"])
-    assert paper.trials == 10 and paper.model.n_iter == 400
+    assert paper.trials == 10 and paper.model.n_iter == 200 and paper.model.n_restarts == 4
+    assert paper.n_jobs == 2  # the two subjects' local models fit at once
     mocap.validate(quick)
     mocap.validate(paper)
 
@@ -80,13 +87,21 @@ def test_config_composition_quick_and_paper():
     ("methods=[local,magic]", "methods"),
     ("trials=0", "trials"),
     ("model.n_burnin=100", "model.n_burnin"),
-    ("+model.kapa=3", "model"),
+    ("model.prior_covariance=diagonal", "model.prior_covariance"),
+    ("model.prior_scale=0", "model.prior_scale"),
     ("kmeans_matching.k=0", "kmeans_matching.k"),
+    ("+model.kapa=3", "model"),  # appended on purpose with +: still not a model parameter
 ])
 def test_bad_config_is_named(override, key):
     cfg = _compose(["profile=quick", override])
     with pytest.raises(ConfigError, match=f"'{key}'"):
         mocap.validate(cfg)
+
+
+@pytest.mark.parametrize("override", ["model.kapa=3", "model.n_iter=many", "data.extra=1"])
+def test_unknown_keys_and_wrong_types_fail_at_composition(override):
+    with pytest.raises(Exception, match=override.lstrip("+").split("=")[0].split(".")[-1]):
+        _compose(["profile=quick", override])
 
 
 def test_missing_data_names_the_install_script(tmp_path):
@@ -148,45 +163,51 @@ def _tiny_mocap(folder, T=40, seed=0):
 
 
 def test_end_to_end_smoke(tmp_path):
-    _tiny_mocap(tmp_path / "data")
+    _tiny_mocap(tmp_path / "data", T=90)
     out = tmp_path / "run"
     cfg = _compose(["profile=quick", "trials=2", f"data.root={tmp_path / 'data'}",
-                    f"output_dir={out}", "quiet=true", "model.n_states=6", "model.n_iter=6",
-                    "model.n_restarts=1", "model.n_init_states=3", "kmeans_matching.k=3",
-                    "kmeans_matching.n_init=2", "fusion.n_init=1"])
-    df = mocap.run(cfg)
-    assert list(df.columns) == ["trial", "seed", "method", "metric", "value"]
-    assert set(df.method) == set(mocap.METHODS)
+                    f"output_dir={out}", "quiet=true", "n_jobs=1", "model.n_states=6",
+                    "model.n_iter=6", "model.n_restarts=1", "model.n_init_states=3",
+                    "kmeans_matching.k=3", "kmeans_matching.n_init=2", "fusion.n_init=1"])
+    df = run_experiment(cfg, mocap)
+    assert set(df.method) == set(mocap.LABELS)
     assert sorted(df.trial.unique()) == [0, 1]
     acc = df[df.metric == "accuracy"].groupby("method").value.mean()
     assert acc["full"] > 0.9 and acc["spahm"] > 0.9  # planted, well-separated behaviours
-    assert {"hamming:1_01", "ari:2_02", "n_states", "cpu_time_s"} <= set(df.metric)
-    for f in ("metrics.csv", "timings.csv", "config.yaml", "provenance.json", "report.md", "metrics.png",
-              "metrics_per_sequence.png", "segmentations.png",
-              "segmentations/trial_000.npz", "segmentations/trial_001.npz"):
+    assert {"hamming:1_01", "ari:2_02", "n_states", "n_states:silo0", "n_states:silo1",
+            "cpu_time_s"} <= set(df.metric)
+    for f in ("metrics.csv", "timings.csv", "config.yaml", "provenance.json", "report.md",
+              "accuracy.png", "ari.png", "states.png", "metrics_per_sequence.png",
+              "segmentations.png", "segmentations/trial_000.csv", "segmentations/trial_001.csv"):
         assert (out / f).is_file(), f
-    text = mocap.report(df)
-    assert "| SPAHM |" in text and "(0.48)" in text and "Expected ordering" in text
-    # figures redraw from the saved files alone
+    seg = pd.read_csv(out / "segmentations/trial_000.csv", dtype={"sequence": str})
+    assert list(seg.columns) == ["sequence", "frame", "truth", "local", "kmeans", "spahm", "full"]
+    assert len(seg) == 4 * 90
+    text = mocap.report(df, cfg)
+    assert "| SPAHM |" in text and "(0.48)" in text and "States per local model" in text
+    # figures redraw from the saved files alone, with the saved config
     (out / "segmentations.png").unlink()
-    mocap.plot(load_results(out), out, cfg)  # the signature experiments.report uses
-    assert (out / "segmentations.png").is_file()
+    saved = OmegaConf.load(out / "config.yaml")
+    written = mocap.plot(load_results(out), out, saved)
+    assert (out / "segmentations.png") in written and (out / "segmentations.png").is_file()
     # resume skips finished trials: the same rows come back (timings in timings.csv)
-    again = mocap.run(cfg)
+    again = run_experiment(cfg, mocap)
     key = ["trial", "method", "metric"]
-    pd.testing.assert_frame_equal(again.sort_values(key).reset_index(drop=True),
-                                  df.sort_values(key).reset_index(drop=True), atol=1e-9)
+    pd.testing.assert_frame_equal(again.sort_values(key).reset_index(drop=True)[key + ["value"]],
+                                  df.sort_values(key).reset_index(drop=True)[key + ["value"]],
+                                  atol=1e-9)
     assert set(pd.read_csv(out / "timings.csv").metric) == {
-        "time_s", "parallel_time_s", "cpu_time_s", "fusion_time_s"}
-    # same config and seed: byte-identical metrics.csv
+        "time_s", "sequential_time_s", "cpu_time_s", "fusion_time_s"}
+    # same config and seed: byte-identical metrics.csv, also with the silos fitted in parallel
     cfg2 = cfg.copy()
     cfg2.output_dir = str(tmp_path / "run2")
-    mocap.run(cfg2)
+    cfg2.n_jobs = 2
+    run_experiment(cfg2, mocap)
     assert (out / "metrics.csv").read_bytes() == (tmp_path / "run2" / "metrics.csv").read_bytes()
     # ratios to the full model are derived in the report
     rel = mocap.relative_times(again)
     assert np.allclose(rel[rel.method == "full"].value, 1.0)
-    assert "CPU time / full" in mocap.report(again)
+    assert "CPU / full" in mocap.report(again, cfg)
 
 
 @pytest.mark.slow
@@ -194,6 +215,8 @@ def test_end_to_end_smoke(tmp_path):
 def test_real_data_one_trial(tmp_path):
     cfg = _compose(["profile=quick", "trials=1", f"data.root={SHARED}",
                     f"output_dir={tmp_path}", "quiet=true"])
-    df = mocap.run(cfg)
+    df = run_experiment(cfg, mocap)
     acc = df[df.metric == "accuracy"].set_index("method").value
     assert acc["spahm"] > acc["local"]
+    states = df[df.metric.str.startswith("n_states:silo")].value
+    assert states.min() >= 2 and states.max() < cfg.model.n_states  # inferred, not truncated
