@@ -1,0 +1,54 @@
+"""Every registered experiment follows the contract (experiments/contract.py), and every
+committed run under results/ can be redrawn and reported by `spahm-report` (issue 20)."""
+import importlib
+import inspect
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from experiments import EXPERIMENTS, report
+from experiments.contract import Experiment
+
+#: Parameters of each contract function, in order (the runner passes them by position).
+SIGNATURES = {
+    "validate": ["cfg"],
+    "prepare": ["cfg"],
+    "settings": ["cfg"],
+    "trial": ["cfg", "setting", "trial", "prepared"],
+    "plot": ["df", "out_dir", "cfg"],
+    "report": ["df", "cfg"],
+}
+
+COMMITTED_RUNS = sorted({p.parent.relative_to(ROOT) for p in (ROOT / "results").rglob("metrics.csv")})
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_follows_the_contract(name):
+    module = importlib.import_module(f"experiments.{name}")
+    assert isinstance(module, Experiment), (
+        f"experiments.{name} lacks {[f for f in ['LABELS', *SIGNATURES] if not hasattr(module, f)]}")
+    assert not hasattr(module, "run"), f"experiments.{name}.run: the runner runs experiments"
+    assert isinstance(module.LABELS, dict) and module.LABELS
+    for function, params in SIGNATURES.items():
+        signature = inspect.signature(getattr(module, function))
+        try:
+            signature.bind(*params)  # called with exactly the contract's arguments, by position
+        except TypeError as exc:
+            pytest.fail(f"experiments.{name}.{function}{signature} cannot be called as "
+                        f"{function}({', '.join(params)}): {exc}")
+
+
+def test_there_are_committed_runs():
+    assert len(COMMITTED_RUNS) >= len(EXPERIMENTS) - 1
+
+
+@pytest.mark.parametrize("run", COMMITTED_RUNS, ids=[str(r) for r in COMMITTED_RUNS])
+def test_spahm_report_redraws_every_committed_run(tmp_path, run, capsys):
+    copy = tmp_path / run.name
+    shutil.copytree(ROOT / run, copy)
+    before = {p.name for p in copy.iterdir()}
+    assert report.main([str(copy)]) == 0, capsys.readouterr().err
+    assert (copy / "REPORT.md").is_file() and {p.name for p in copy.iterdir()} >= before
+    text = (copy / "REPORT.md").read_text()
+    assert f"## {report.run_config(copy).name}" in text
