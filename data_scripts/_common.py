@@ -1,5 +1,6 @@
 """What every data script shares: one error type, downloads, sha256 checks, atomic writes and
-the command-line wrapper that turns an :class:`InstallError` into one clear line and exit 1."""
+the command-line wrapper that turns an :class:`InstallError` (or an unwritable target) into one
+clear line and exit 1."""
 from __future__ import annotations
 
 import functools
@@ -67,20 +68,40 @@ def verify(files: dict, expected: dict, what: str) -> None:
         raise InstallError(f"{what} check failed:\n  " + "\n  ".join(problems))
 
 
-def write_atomic(path, data: bytes) -> Path:
-    """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
+def replace_atomically(path, write) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place, so
+    ``path`` is either the old file or the whole new one (the project's one atomic writer;
+    the experiment runner uses it too). The temporary file is removed on any failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes private files; data and results are for everyone
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _unwritable(path, exc) -> InstallError:
+    where = Path(exc.filename) if getattr(exc, "filename", None) else Path(path)
+    blocker = next((p for p in [where, *where.parents] if p.exists() and not p.is_dir()), None)
+    why = (f"{blocker} is a file, not a directory" if blocker is not None
+           else f"{(exc.strerror or str(exc)).lower()} ({where})")
+    return InstallError(f"cannot write {path}: {why}; the target must be a writable "
+                        "directory (choose another with --target)")
+
+
+def write_atomic(path, data: bytes) -> Path:
+    """Write ``data`` to a temporary name beside ``path`` and rename it into place; a target
+    that is a file, read-only or otherwise unwritable is one :class:`InstallError`."""
+    try:
+        return replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
 
 
 def cli(main):
@@ -92,6 +113,9 @@ def cli(main):
             return main(argv)
         except InstallError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:  # a folder the script creates itself, a disk that fills up
+            print(f"error: {_unwritable(exc.filename or '?', exc)}", file=sys.stderr)
             return 1
 
     return wrapper

@@ -21,7 +21,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from contextlib import contextmanager, nullcontext
@@ -38,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_info
 from tqdm.auto import tqdm
 
+from data_scripts._common import replace_atomically
 from spahm import _progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,17 +69,7 @@ class RunDirError(ValueError):
 
 # ---------------------------------------------------------------------------- atomic files
 def _atomic_write(path, write):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes private files; results are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, write)
 
 
 def atomic_write_text(path, text):

@@ -1,6 +1,8 @@
 """Data scripts facing bad sources: each ends with one clear line naming the file, exit 1,
 and nothing half-written in the target (issue: reliability)."""
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +100,33 @@ def test_write_atomic_leaves_no_temporary_file_on_failure(tmp_path):
     assert not target.exists() and not list(tmp_path.glob(".f.bin.*"))
     _common.write_atomic(target, b"ok")
     assert target.read_bytes() == b"ok" and oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def _file_target(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("a file, not a folder")
+    return target
+
+
+def _unwritable_target(tmp_path):
+    if os.geteuid() != 0:
+        target = tmp_path / "read-only"
+        target.mkdir()
+        target.chmod(0o555)
+        return target
+    return Path("/proc/spahm-data-target")  # root may write anywhere else; not in /proc
+
+
+@NEEDS_SHARED
+@pytest.mark.parametrize("make_target,needle", [
+    (_file_target, "taken is a file, not a directory"),
+    (_unwritable_target, "the target must be a writable directory"),
+], ids=["file-target", "unwritable-target"])
+def test_unusable_targets_are_one_clear_line(tmp_path, capsys, make_target, needle):
+    target = make_target(tmp_path)
+    code = weather5.main(["--from", str(SHARED_DATA / "weather5"), "--target", str(target)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(f"error: cannot write {target}")
+    assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    if target.is_file():
+        assert target.read_text() == "a file, not a folder"
