@@ -72,6 +72,9 @@ class Adapter:
         """The global model from the fusion ``result`` and every silo's :class:`LocalAtoms`."""
         raise NotImplementedError
 
+    def check(self, locals_):
+        """Raise ``ValueError`` if the models cannot be fused together (e.g. vocabularies)."""
+
 
 _REGISTRY: list = []
 
@@ -269,6 +272,8 @@ def fuse_models(models, data=None, *, weights=None, use_variances=True, family=N
     if fuse is not None:  # several matchings per fusion (spahm.models.mlp: layer by layer)
         return fuse(models, family=family, **kwargs)
     adapter, locals_ = extract(models, data, use_variances)
+    if callable(getattr(adapter, "check", None)):
+        adapter.check(locals_)
     silo_weights = _silo_weights(weights, len(models), adapter)
     if silo_weights is not None:
         for x, w in zip(locals_, silo_weights):

@@ -88,6 +88,49 @@ def test_lda_becomes_an_lda_that_transforms():
     assert fused.fusion_.hyperparameters["concentration"] > 1
 
 
+def _lda_models(V=12, J=3):
+    rng = np.random.default_rng(0)
+    topics = np.zeros((3, V))
+    for k in range(3):
+        topics[k, 4 * k: 4 * k + 4] = 0.25
+    local = []
+    for j in range(J):
+        weights = rng.dirichlet(np.full(3, 0.3), size=60)
+        docs = np.array([rng.multinomial(40, w @ topics) for w in weights])
+        local.append(LatentDirichletAllocation(3, random_state=j, max_iter=30).fit(docs))
+    return local
+
+
+def test_lda_concentration_changes_the_matching_only():
+    """Issue 18: Multinomial(concentration=) changed both the matching and the fused topics'
+    smoothing (perplexity 18k vs 42k at the same matching). Same matching -> same model."""
+    from spahm.families import Multinomial
+
+    local = _lda_models()
+    low = fuse_models(local, family=Multinomial(concentration=5.0), random_state=0)
+    high = fuse_models(local, family=Multinomial(concentration=1000.0), random_state=0)
+    # the same grouping (global topics may be numbered differently)
+    pairs = set(zip(np.concatenate(low.local_to_global_).tolist(),
+                    np.concatenate(high.local_to_global_).tolist()))
+    assert len(pairs) == low.n_components == high.n_components
+    order = [dict(pairs)[i] for i in range(low.n_components)]
+    np.testing.assert_allclose(low.components_, high.components_[order], rtol=1e-12)
+    # a fused topic is the matched local topics' pooled pseudo-counts, at their mean size
+    first = [m.components_[a == 0] for m, a in zip(local, low.local_to_global_)]
+    pooled = np.vstack(first).sum(0)
+    size = np.mean([r.sum() for r in np.vstack(first)])
+    np.testing.assert_allclose(low.components_[0], pooled / pooled.sum() * size, rtol=1e-10)
+
+
+def test_lda_silos_need_one_vocabulary():
+    local = _lda_models()[:2]
+    rng = np.random.default_rng(1)
+    local.append(LatentDirichletAllocation(3, random_state=0, max_iter=5).fit(
+        rng.integers(0, 5, (30, 10))))
+    with pytest.raises(ValueError, match="model 2 has a vocabulary of 10 words but model 0 has 12"):
+        fuse_models(local)
+
+
 def test_gpy_sparse_gp_becomes_a_sparse_gp():
     GPy = pytest.importorskip("GPy")
     rng = np.random.default_rng(0)

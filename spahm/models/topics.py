@@ -87,13 +87,30 @@ def fit_local_topics(token_ids, embeddings, n_topics=25, n_init=1, max_iter=300,
 # ---------------------------------------------------------------------------- LDA
 def _lda_family(locals_):
     """Multinomial family whose concentration is the median local topic size (row sum)."""
+    LDAAdapter.check_vocabulary(locals_)
     sizes = np.concatenate([x.extra["row_sums"] for x in locals_])
     return families.Multinomial(concentration=float(np.median(sizes)))
 
 
 class LDAAdapter(Adapter):
+    """LDA topics: the local atoms are the topic-word distributions (rows of ``components_``
+    normalised), fused with the multinomial family.
+
+    The silos must share one vocabulary: the same words in the same columns (one
+    ``CountVectorizer`` vocabulary for all silos); models with different vocabulary sizes are
+    refused, and a shared size with different words cannot be detected.
+
+    Matching and smoothing are kept apart: the family's ``concentration`` sets how precise a
+    local topic is *for the matching* only. A fused topic is the pooled pseudo-counts of the
+    local topics matched to it (their ``components_`` rows summed, times the silo weights when
+    given) normalised, scaled to their mean size; its smoothing is the LDA's own
+    ``topic_word_prior``, as for any LDA. So two concentrations that give the same matching give
+    the same fused model.
+    """
+
     name = "sklearn LatentDirichletAllocation"
     family = staticmethod(_lda_family)
+    uses_weights = True
 
     def matches(self, model):
         from sklearn.decomposition import LatentDirichletAllocation
@@ -104,21 +121,39 @@ class LDAAdapter(Adapter):
         comp = np.asarray(model.components_, dtype=float)
         sums = comp.sum(axis=1)
         return LocalAtoms(comp / sums[:, None], None,
-                          {"row_sums": sums, "doc_topic_prior": model.doc_topic_prior_,
+                          {"row_sums": sums, "components": comp,
+                           "doc_topic_prior": model.doc_topic_prior_,
                            "topic_word_prior": model.topic_word_prior_})
+
+    def check(self, locals_):
+        self.check_vocabulary(locals_)
+
+    @staticmethod
+    def check_vocabulary(locals_):
+        """``ValueError`` unless every model has the vocabulary size of model 0."""
+        sizes = [x.atoms.shape[1] for x in locals_]
+        for j, v in enumerate(sizes):
+            if v != sizes[0]:
+                raise ValueError(f"model {j} has a vocabulary of {v} words but model 0 has "
+                                 f"{sizes[0]}: LDA silos must share one vocabulary (the same "
+                                 "words in the same columns)")
 
     def build(self, result, locals_, models):
         from sklearn.decomposition import LatentDirichletAllocation
 
         L, V = result.global_atoms.shape
         size = group_average([x.extra["row_sums"] for x in locals_], result.assignments, L)
+        pooled = np.zeros((L, V))
+        for x, a in zip(locals_, result.assignments):
+            np.add.at(pooled, a, x.extra["components"] * x.extra.get("silo_weight", 1.0))
+        topics = pooled / pooled.sum(axis=1, keepdims=True)
         first = models[0]
         lda = LatentDirichletAllocation(
             n_components=L,
             doc_topic_prior=float(np.mean([x.extra["doc_topic_prior"] for x in locals_])),
             topic_word_prior=float(np.mean([x.extra["topic_word_prior"] for x in locals_])),
             max_doc_update_iter=first.max_doc_update_iter, mean_change_tol=first.mean_change_tol)
-        lda.components_ = result.global_atoms * size[:, None]
+        lda.components_ = topics * size[:, None]
         lda.doc_topic_prior_ = lda.doc_topic_prior
         lda.topic_word_prior_ = lda.topic_word_prior
         lda.exp_dirichlet_component_ = np.exp(
