@@ -214,3 +214,110 @@ def test_gibbs_sweeps_sample_the_exact_posterior_on_a_tiny_problem():
     empirical = counts / n_sweeps
     tv = 0.5 * np.abs(empirical - exact).sum()
     assert tv < 0.04
+
+
+def _tiny_problem():
+    K, D, alpha = 2, 2, 0.7
+    X = np.array([[0.0, 0.2], [0.3, -0.1], [1.5, 1.2], [1.1, 1.6]])
+    doc_of = np.array([0, 0, 1, 1])
+    return K, D, alpha, X, doc_of, 0.5, D + 1.0, np.array([0.5, 0.5]), 0.3 * np.eye(D)
+
+
+def _exact_log_joint(z, K, alpha, X, doc_of, kappa0, nu0, mu0, psi0):
+    from math import lgamma
+
+    lp = 0.0
+    for d in np.unique(doc_of):
+        n = np.bincount(z[doc_of == d], minlength=K)
+        lp += (sum(lgamma(c + alpha) - lgamma(alpha) for c in n) - lgamma(n.sum() + K * alpha)
+               + lgamma(K * alpha))
+    for k in range(K):
+        pts = X[z == k]
+        for i in range(len(pts)):
+            lp += _niw_predictive(pts[:i], kappa0, nu0, mu0, psi0).logpdf(pts[i])
+    return lp
+
+
+def test_log_joint_is_the_collapsed_marginal_likelihood():
+    K, D, alpha, X, doc_of, kappa0, nu0, mu0, psi0 = _tiny_problem()
+    for z in (np.array([0, 0, 1, 1]), np.array([1, 0, 1, 0]), np.array([1, 1, 1, 1])):
+        st = _TopicState(K, D, kappa0, nu0, mu0, psi0)
+        st.set_statistics(X, z)
+        ndk = np.zeros((2, K))
+        np.add.at(ndk, (doc_of, z), 1.0)
+        assert st.log_joint(ndk, alpha) == pytest.approx(
+            _exact_log_joint(z, K, alpha, X, doc_of, kappa0, nu0, mu0, psi0), rel=1e-10)
+
+
+def test_blocked_sampler_samples_the_same_exact_posterior():
+    """The uncollapsed blocked sampler's z-marginal is the collapsed posterior: enumerate it
+    (4 tokens of 3 word types, one repeated in a document) and compare frequencies."""
+    import itertools
+
+    from experiments.topics.gaussian_lda import _blocked_sweep, _Groups
+
+    K, D, alpha, _, _, kappa0, nu0, mu0, psi0 = _tiny_problem()
+    emb = np.array([[0.0, 0.2], [0.3, -0.1], [1.5, 1.2]])
+    words = np.array([0, 1, 2, 2])
+    doc_of = np.array([0, 0, 1, 1])
+    X = emb[words]
+    states = [np.array(s) for s in itertools.product(range(K), repeat=len(X))]
+    logp = np.array([_exact_log_joint(s, K, alpha, X, doc_of, kappa0, nu0, mu0, psi0)
+                     for s in states])
+    exact = np.exp(logp - logp.max())
+    exact /= exact.sum()
+    # tokens 2 and 3 are exchangeable, and so are the two labels (the blocked chain switches
+    # labels slowly): compare on (z0, z1, sorted(z2, z3)) with token 0 labelled 0
+    def key(s):
+        t = s if s[0] == 0 else 1 - s
+        return (t[0], t[1], min(t[2], t[3]), max(t[2], t[3]))
+    keys = sorted({key(s) for s in states})
+    exact_m = np.zeros(len(keys))
+    for s, p in zip(states, exact):
+        exact_m[keys.index(key(s))] += p
+
+    rng = np.random.default_rng(0)
+    groups = _Groups(words, doc_of, 2, len(emb))
+    st = _TopicState(K, D, kappa0, nu0, mu0, psi0)
+    z = np.zeros(len(X), dtype=np.int64)
+    st.set_statistics(X, z)
+    counts = np.zeros(len(keys))
+    n_sweeps = 6000
+    for _ in range(n_sweeps):
+        z, _, expected = _blocked_sweep(emb, groups, z, st, alpha, rng)
+        st.set_statistics(X, z)
+        counts[keys.index(key(z))] += 1
+        assert 0.0 <= expected <= len(z)
+    tv = 0.5 * np.abs(counts / n_sweeps - exact_m).sum()
+    assert tv < 0.03
+
+
+def test_blocked_sampler_recovers_planted_topics_and_reports_diagnostics():
+    docs, emb, truth, _ = _planted(0)
+    model = GaussianLDA(n_topics=4, n_iter=15, sampler="blocked", random_state=1).fit(docs, emb)
+    z = np.concatenate(model.assignments_)
+    assert adjusted_rand_score(truth, z) > 0.95
+    assert model.log_joint_.shape == (16,) and model.changed_.shape == (15,)
+    assert model.log_joint_[-1] > model.log_joint_[0]
+    assert model.doc_topic_counts_.sum(axis=1).tolist() == [len(x) for x in docs]
+    with pytest.raises(ValueError, match="sampler"):
+        GaussianLDA(n_topics=2, sampler="nope").fit(docs, emb)
+
+
+@pytest.mark.parametrize("sampler", ["collapsed", "blocked"])
+def test_checkpoint_resume_gives_the_uninterrupted_chain(tmp_path, sampler):
+    docs, emb, _, _ = _planted(1, K=3, n_docs=6, n_tokens=60)
+    full = GaussianLDA(n_topics=3, n_iter=6, sampler=sampler, random_state=4).fit(docs, emb)
+    ckpt = tmp_path / "chain.npz"
+    GaussianLDA(n_topics=3, n_iter=2, sampler=sampler, random_state=4,
+                checkpoint=ckpt).fit(docs, emb)                       # "interrupted" after 2
+    resumed = GaussianLDA(n_topics=3, n_iter=6, sampler=sampler, random_state=4,
+                          checkpoint=ckpt).fit(docs, emb)
+    assert resumed.resumed_sweeps_ == 2
+    for x, y in zip(full.assignments_, resumed.assignments_):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(full.log_joint_, resumed.log_joint_)
+    np.testing.assert_allclose(full.changed_, resumed.changed_)
+    with pytest.raises(ValueError, match="other data or arguments"):
+        GaussianLDA(n_topics=3, n_iter=6, sampler=sampler, random_state=5,
+                    checkpoint=ckpt).fit(docs, emb)

@@ -7,13 +7,20 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from experiments import topics
-from experiments._runner import DataMissingError, load_results
+from experiments import register_configs, topics
+from experiments._runner import ConfigError, DataMissingError, load_results, run_experiment
 from experiments.topics.analysis import nearest_words, silo_usage
 from spahm.models.topics import fit_local_topics, word_counts
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 NLTK_DATA = Path(__file__).resolve().parents[1] / "data" / "nltk_data"
+
+
+register_configs()
+
+
+def _run(cfg):
+    return run_experiment(cfg, topics)
 
 
 def _compose(overrides=()):
@@ -75,6 +82,8 @@ def test_config_composes_for_both_profiles():
     assert paper.gaussian_lda.n_topics == 150 and paper.gaussian_lda.n_iter == 100
     assert paper.gaussian_lda.max_tokens is None
     assert paper.data.corpus_dir.endswith("gutenberg/books")
+    assert paper.data.reference_dir is None and list(paper.data.reference) == []  # trainvocab
+    assert list(paper.coherence.topn) == [10, 20] and paper.gaussian_lda.n_chains >= 2
     topics.validate(quick)
     topics.validate(paper)
 
@@ -85,32 +94,52 @@ def test_config_composes_for_both_profiles():
     ("methods=[spahm,bogus]", "methods"),
     ("embedding.source=word2vec", "embedding.source"),
     ("data.silos=gutenberg", "data.silos"),
-    ("coherence.topn=1", "coherence.topn"),
+    ("coherence.topn=[1]", "coherence.topn"),
+    ("gaussian_lda.sampler=metropolis", "gaussian_lda.sampler"),
+    ("gaussian_lda.n_chains=0", "gaussian_lda.n_chains"),
+    ("coherence.measures=[c_v]", "coherence.measures"),
 ])
 def test_validation_names_the_key(override, key):
     cfg = _compose(["profile=quick", override])
-    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         topics.validate(cfg)
+
+
+def test_structured_config_rejects_unknown_keys_and_wrong_types():
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    from experiments.topics.config import CoherenceCfg, GaussianLDACfg
+
+    cfg = _compose(["profile=quick"])
+    assert OmegaConf.get_type(cfg.gaussian_lda) is GaussianLDACfg
+    assert OmegaConf.get_type(cfg.coherence) is CoherenceCfg
+    with pytest.raises(ConfigCompositionException):
+        _compose(["profile=quick", "local.n_topics=many"])
+    with pytest.raises(ConfigCompositionException):
+        _compose(["profile=quick", "gaussian_lda.checkpoint=sometimes"])
 
 
 def test_missing_data_names_the_data_script(tmp_path):
     cfg = _compose(["profile=paper", f"data.root={tmp_path}", f"output_dir={tmp_path / 'out'}"])
     with pytest.raises(DataMissingError, match="nltk_corpora"):
-        topics.run(cfg)
+        _run(cfg)
     cfg = _compose(["profile=paper", f"data.root={tmp_path}", "data.nltk_stopwords=false",
                     f"output_dir={tmp_path / 'out'}"])
     with pytest.raises(DataMissingError, match="data_scripts.gutenberg"):
-        topics.run(cfg)
+        _run(cfg)
     books = tmp_path / "gutenberg" / "books"
     books.mkdir(parents=True)
     for i in range(2):
         (books / f"{i}.txt").write_text("stars planets moon " * 50)
     with pytest.raises(DataMissingError, match="data_scripts.gutenberg reference"):
-        topics.run(cfg)
+        _run(_compose(["profile=paper", f"data.root={tmp_path}", "data.nltk_stopwords=false",
+                       f"data.reference_dir={tmp_path / 'gutenberg' / 'reference'}",
+                       f"output_dir={tmp_path / 'out'}"]))
     (tmp_path / "gutenberg" / "reference").mkdir()
     (tmp_path / "gutenberg" / "reference" / "r.txt").write_text("stars moon " * 20)
     with pytest.raises(DataMissingError, match="data_scripts.glove"):
-        topics.run(cfg)
+        _run(cfg)
 
 
 # ---------------------------------------------------------------------------- smoke run
@@ -141,7 +170,7 @@ TINY = [
     "profile=quick", "trials=2", "quiet=true", "data.nltk_stopwords=false", "data.min_count=1",
     "data.reference=[]", "embedding.dim=5", "embedding.window=3", "local.n_topics=3",
     "fusion.n_iter=3", "gaussian_lda.n_topics=4", "gaussian_lda.n_iter=2",
-    "gaussian_lda.max_tokens=600", "lda.max_iter=3", "coherence.topn=5", "coherence.window=5",
+    "gaussian_lda.max_tokens=600", "lda.max_iter=3", "coherence.topn=[5]", "coherence.window=5",
 ]
 
 
@@ -160,43 +189,53 @@ def tiny_corpus(tmp_path):
 def test_end_to_end_on_tiny_corpus(tiny_corpus):
     tmp_path = tiny_corpus
     out = tmp_path / "run"
-    df = topics.run(_tiny_cfg(tmp_path, out))
+    df = _run(_tiny_cfg(tmp_path, out))
     assert set(df.method) == set(topics.METHODS) | {"corpus"}
     assert set(df.trial) == {0, 1}
     for m in topics.METHODS:
         got = set(df[df.method == m].metric)
-        assert {"uci", "npmi", "umass", "diversity", "n_topics", "time_s"} <= got, m
+        assert {"uci_5", "npmi_5", "umass_5", "diversity_5", "distinct_5", "uci_distinct_5",
+                "n_topics", "time_s", "cpu_time_s"} <= got, m
     assert set(df[df.method == "spahm"].metric) >= {"sequential_time_s", "fusion_time_s"}
-    assert np.isfinite(df[df.metric == "uci"].value).all()
+    assert np.isfinite(df[df.metric == "uci_5"].value).all()
+    glda = df[df.method == "gaussian_lda"].set_index(["trial", "metric"]).value
+    assert {"log_joint_chain0", "log_joint_chain1", "chain_used"} <= set(glda.loc[0].index)
     n_spahm = df[(df.method == "spahm") & (df.metric == "n_topics")].value.to_numpy()
     n_pooled = df[(df.method == "kmeans_pooled") & (df.metric == "n_topics")].value.to_numpy()
     np.testing.assert_array_equal(n_spahm, n_pooled)
     for name in ("metrics.csv", "config.yaml", "provenance.json", "topics.md", "report.md",
-                 "coherence_by_method.png", "time_by_method.png", "silo_topic_heatmap.png",
-                 "fig3_topic_pair.png", "artifacts/trial_0.json"):
+                 "coherence_uci.png", "coherence_umass.png", "time_by_method.png",
+                 "silo_topic_heatmap.png", "fig3_topic_pair.png", "gaussian_lda_mixing.png",
+                 "artifacts/trial_0.json", "artifacts/gaussian_lda_sweeps_trial_0.csv"):
         assert (out / name).is_file(), name
+    assert not (out / "checkpoints").exists()          # removed once a trial's rows are saved
+    sweeps = pd.read_csv(out / "artifacts" / "gaussian_lda_sweeps_trial_0.csv")
+    assert sorted(sweeps.chain.unique()) == [0, 1] and sweeps.sweep.max() == 2
     md = (out / "topics.md").read_text()
     assert "doc00" in md and "| # |" in md
     report = (out / "report.md").read_text()
-    assert "(-2.10)" in report and "Expected ordering" in report
-    # figures are redrawn from the saved files alone
+    assert "(-6.82)" in report and "Expected ordering" in report and "Lahiri" in report
+    # figures are redrawn from the saved files alone, with the saved config
+    from omegaconf import OmegaConf
+
     for png in out.glob("*.png"):
         png.unlink()
     (out / "topics.md").unlink()
-    topics.plot(load_results(out), out)
-    assert (out / "fig3_topic_pair.png").is_file() and (out / "topics.md").is_file()
+    paths = topics.plot(load_results(out), out, OmegaConf.load(out / "config.yaml"))
+    assert (out / "fig3_topic_pair.png") in paths and (out / "topics.md").is_file()
+    assert topics.report(load_results(out), None) == report
 
 
 def test_same_seed_same_numbers_and_resume(tiny_corpus):
     tmp_path = tiny_corpus
     extra = ["trials=1", "methods=[spahm,gaussian_lda,lda]"]
-    a = topics.run(_tiny_cfg(tmp_path, tmp_path / "a", extra))
-    b = topics.run(_tiny_cfg(tmp_path, tmp_path / "b", extra))
+    a = _run(_tiny_cfg(tmp_path, tmp_path / "a", extra))
+    b = _run(_tiny_cfg(tmp_path, tmp_path / "b", extra))
     assert (tmp_path / "a" / "metrics.csv").read_bytes() == (tmp_path / "b" / "metrics.csv").read_bytes()
     assert not a.metric.str.contains("time").any() or (tmp_path / "a" / "timings.csv").is_file()
     metrics = pd.read_csv(tmp_path / "a" / "metrics.csv")
     assert not metrics.metric.str.endswith("time_s").any()          # timings kept apart
-    again = topics.run(_tiny_cfg(tmp_path, tmp_path / "a", extra))     # resumes: nothing re-run
+    again = _run(_tiny_cfg(tmp_path, tmp_path / "a", extra))     # resumes: nothing re-run
     key = ["trial", "method", "metric"]
     pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True),
                                   again.sort_values(key).reset_index(drop=True), check_exact=False)
@@ -208,9 +247,10 @@ def test_same_seed_same_numbers_and_resume(tiny_corpus):
 def test_offline_profile_on_real_corpora(tmp_path):
     cfg = _compose(["profile=quick", "trials=1", "quiet=true", f"output_dir={tmp_path}",
                     f"data.root={NLTK_DATA.parent}"])
-    df = topics.run(cfg)
+    df = _run(cfg)
     n = df[(df.method == "spahm") & (df.metric == "n_topics")].value.iloc[0]
     assert 20 < n < 1625
+    assert np.isfinite(df[df.metric == "uci_10"].value).all()
 
 
 # ---------------------------------------------------------------------------- data scripts
@@ -273,10 +313,10 @@ def test_paper_profile_code_path_with_glove_file(tiny_corpus):
     overrides = [o for o in TINY if not o.startswith(("profile=", "data.reference=", "embedding."))]
     cfg = _compose(["profile=paper", *overrides, f"data.root={root}", "embedding.dim=5",
                     "trials=1", f"output_dir={tmp_path / 'out'}"])
-    df = topics.run(cfg)
+    df = _run(cfg)
     assert cfg.embedding.source == "glove"
     vocab = df[(df.method == "corpus") & (df.metric == "vocabulary")].value.iloc[0]
     assert vocab == len(words) - 1          # 'unused' occurs in no book: not in the vocabulary
-    with pytest.raises(ValueError, match="embedding.dim"):
-        topics.run(_compose(["profile=paper", *overrides, f"data.root={root}",
+    with pytest.raises(ConfigError, match="embedding.dim"):
+        _run(_compose(["profile=paper", *overrides, f"data.root={root}",
                              f"output_dir={tmp_path / 'out2'}"]))

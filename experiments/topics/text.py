@@ -6,16 +6,16 @@
   words and the archaic / filler words of the paper (:data:`EXTRA_STOPWORDS`).
 - Embeddings: positive PMI of word-context counts in a symmetric window, context
   distribution smoothed (Levy, Goldberg and Dagan 2015), reduced by truncated SVD; or GloVe.
-- Quality of a topic's top words on a reference corpus: UCI / PMI (Newman et al. 2010),
-  NPMI (Bouma 2009; Aletras and Stevenson 2013), UMass (Mimno et al. 2011), and topic
-  diversity (share of unique top words; Dieng, Ruiz and Blei 2020).
+- Quality of a topic's top words on a reference corpus, scored as the authors did: gensim's
+  ``CoherenceModel`` (UCI / PMI, Newman et al. 2010; UMass, Mimno et al. 2011; NPMI, Bouma
+  2009) on texts tokenised by ``\\b[a-zA-Z]+\\b``; topic diversity (share of unique top
+  words; Dieng, Ruiz and Blei 2020) and distinct topics.
 """
 from __future__ import annotations
 
 import re
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -248,180 +248,78 @@ def load_glove(path, vocabulary=None) -> tuple:
 
 
 # ---------------------------------------------------------------------------- coherence
-@dataclass(frozen=True)
-class CooccurrenceCounts:
-    """Counts of a fixed word list in a reference corpus.
+#: The authors' tokeniser for the coherence reference (their notebook: scikit-learn's
+#: ``CountVectorizer(token_pattern=r'\b[a-zA-Z]+\b').build_tokenizer()`` on lowercased text).
+AUTHORS_TOKEN_PATTERN = r"\b[a-zA-Z]+\b"
+#: gensim's names of the measures, and ours in the CSV.
+MEASURES = {"c_uci": "uci", "u_mass": "umass", "c_npmi": "npmi"}
 
-    Attributes
-    ----------
-    words : list of str
-    index : dict word -> row
-    n_windows : int          number of sliding windows (UCI / NPMI)
-    window_counts : ndarray  windows containing each word
-    window_joint : csr       windows containing both words (diagonal = window_counts)
-    n_documents : int        number of documents (UMass)
-    doc_counts, doc_joint    the same per document
+
+def authors_tokenize(texts) -> list:
+    """Every text lowercased and split by :data:`AUTHORS_TOKEN_PATTERN` (stop words kept)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    tokenizer = CountVectorizer(token_pattern=AUTHORS_TOKEN_PATTERN).build_tokenizer()
+    return [tokenizer(t.lower()) for t in texts]
+
+
+class ReferenceCorpus:
+    """A coherence reference as the authors built it: one text per document, tokenised by
+    :func:`authors_tokenize`, a gensim ``Dictionary`` of those texts and its bag of words.
+
+    :meth:`score` runs gensim's ``CoherenceModel`` on it.
     """
 
-    words: list
-    index: dict
-    n_windows: int
-    window_counts: np.ndarray
-    window_joint: sp.csr_matrix
-    n_documents: int
-    doc_counts: np.ndarray
-    doc_joint: sp.csr_matrix
+    def __init__(self, texts, name=""):
+        from gensim.corpora import Dictionary
 
+        self.texts = [t for t in authors_tokenize(texts) if t]
+        if not self.texts:
+            raise ValueError(f"reference corpus {name!r}: no text with a word in it")
+        self.name = name
+        self.dictionary = Dictionary(self.texts)
+        self.corpus = [self.dictionary.doc2bow(t) for t in self.texts]
+        self.n_tokens = sum(len(t) for t in self.texts)
 
-def _binary_incidence(unit_rows, n_units, n_words):
-    rows, cols = unit_rows
-    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_units, n_words))
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m
+    def knows(self, words) -> np.ndarray:
+        """Boolean mask: which ``words`` the reference's dictionary holds."""
+        return np.array([w in self.dictionary.token2id for w in words], dtype=bool)
 
+    def score(self, topics, topn=(10, 20), measures=tuple(MEASURES), window=10) -> dict:
+        """Per-topic coherence ``{(measure, n): array}`` of the top ``n`` words of each topic.
 
-def encode(tokens_list, index, dtype=np.int32):
-    """Token lists as id arrays over ``index`` (word -> id), ``-1`` for other words.
+        One gensim accumulator per counting scheme serves every measure and ``n`` (the
+        sliding-window counts of c_uci are c_npmi's; the longest ``n`` is counted once).
+        Every word of every topic must be in the dictionary (a ``ValueError`` names it):
+        gensim would silently drop it.
+        """
+        import logging
 
-    Unlike :func:`to_ids` the positions are kept, so sliding windows stay what they were.
-    """
-    return [np.fromiter((index.get(w, -1) for w in tokens), dtype=dtype, count=len(tokens))
-            for tokens in tokens_list]
+        from gensim.models.coherencemodel import CoherenceModel
 
-
-def reference_counts(reference_tokens, words, window=10, batch_windows=2_000_000
-                     ) -> CooccurrenceCounts:
-    """Count ``words`` and their pairs in a tokenised reference corpus.
-
-    Parameters
-    ----------
-    reference_tokens : list of list of str
-        Reference documents, already tokenised the same way as the models' text.
-    words : iterable of str
-        The words whose counts are needed (e.g. all topics' top words).
-    window : int or None, default 10
-        Sliding window length for UCI and NPMI (Newman et al. 2010 used 10); a document
-        shorter than the window is one window. ``None``: whole documents as windows.
-        UMass always counts documents (Mimno et al. 2011).
-    batch_windows : int
-        Windows counted per batch (bounds memory on large reference corpora).
-    """
-    words = list(dict.fromkeys(words))
-    index = {w: i for i, w in enumerate(words)}
-    return reference_counts_from_ids(encode(reference_tokens, index), words,
-                                     np.arange(len(words)), window, batch_windows)
-
-
-def reference_counts_from_ids(reference_ids, vocabulary, word_ids, window=10,
-                              batch_windows=2_000_000) -> CooccurrenceCounts:
-    """:func:`reference_counts` on documents encoded by :func:`encode` over ``vocabulary``.
-
-    Only the words ``word_ids`` (ids into ``vocabulary``) are counted.
-    """
-    word_ids = np.asarray(list(dict.fromkeys(int(i) for i in word_ids)), dtype=np.int64)
-    words = [vocabulary[i] for i in word_ids]
-    n_words = len(words)
-    lookup = np.full(len(vocabulary) + 1, -1, dtype=np.int64)   # last slot: id -1 -> -1
-    lookup[word_ids] = np.arange(n_words)
-    win_counts, doc_counts = np.zeros(n_words), np.zeros(n_words)
-    win_joint = sp.csr_matrix((n_words, n_words))
-    doc_joint = sp.csr_matrix((n_words, n_words))
-    n_windows = 0
-    batch = {"win_rows": [], "win_cols": [], "doc_rows": [], "doc_cols": [], "n_win": 0, "n_doc": 0}
-
-    def flush():
-        nonlocal win_counts, doc_counts, win_joint, doc_joint
-        cat = lambda k: np.concatenate(batch[k]) if batch[k] else np.zeros(0, np.int64)  # noqa: E731
-        win = _binary_incidence((cat("win_rows"), cat("win_cols")), batch["n_win"], n_words)
-        doc = _binary_incidence((cat("doc_rows"), cat("doc_cols")), batch["n_doc"], n_words)
-        win_counts = win_counts + np.asarray(win.sum(axis=0)).ravel()
-        doc_counts = doc_counts + np.asarray(doc.sum(axis=0)).ravel()
-        win_joint = win_joint + (win.T @ win).tocsr()
-        doc_joint = doc_joint + (doc.T @ doc).tocsr()
-        for k in ("win_rows", "win_cols", "doc_rows", "doc_cols"):
-            batch[k] = []
-        batch["n_win"] = batch["n_doc"] = 0
-
-    for raw in reference_ids:
-        ids = lookup[np.asarray(raw, dtype=np.int64)]
-        present = ids[ids >= 0]
-        batch["doc_rows"].append(np.full(len(present), batch["n_doc"]))
-        batch["doc_cols"].append(present)
-        batch["n_doc"] += 1
-        start = batch["n_win"]
-        if window is None or len(ids) <= window:
-            n_here = 1 if len(ids) else 0
-            batch["win_rows"].append(np.full(len(present), start))
-            batch["win_cols"].append(present)
-        else:
-            n_here = len(ids) - window + 1
-            ids_w = ids[np.arange(n_here)[:, None] + np.arange(window)[None, :]]
-            r = np.broadcast_to(np.arange(n_here)[:, None], ids_w.shape)
-            keep = ids_w >= 0
-            batch["win_rows"].append(r[keep] + start)
-            batch["win_cols"].append(ids_w[keep])
-        batch["n_win"] += n_here
-        n_windows += n_here
-        if batch["n_win"] >= batch_windows:
-            flush()
-    flush()
-    return CooccurrenceCounts(
-        words=words, index={w: i for i, w in enumerate(words)},
-        n_windows=n_windows, window_counts=win_counts, window_joint=win_joint.tocsr(),
-        n_documents=len(reference_ids), doc_counts=doc_counts, doc_joint=doc_joint.tocsr(),
-    )
-
-
-#: Added to the joint probability inside UCI / NPMI so that pairs never seen together give a
-#: finite (very negative) PMI, as in Roeder, Both and Hinneburg (2015) / gensim's ``c_uci``.
-PMI_EPSILON = 1e-12
-
-
-def topic_coherence(top_words, counts: CooccurrenceCounts, epsilon=PMI_EPSILON) -> dict:
-    """UCI, NPMI and UMass coherence of one topic, averaged over its word pairs.
-
-    With ``N`` windows, ``N_i`` windows holding word i and ``N_ij`` holding both,
-    ``p = N_i / N``, ``p_ij = N_ij / N``:
-
-    - UCI  = mean over pairs i < j of ``log((p_ij + eps) / (p_i p_j))``;
-    - NPMI = mean over pairs of ``log((p_ij + eps) / (p_i p_j)) / -log(p_ij + eps)``;
-    - UMass = mean over pairs, word j ranked above word i, of ``log((D_ij + 1) / D_j)`` with
-      document counts ``D`` (Mimno et al. 2011 sum these; the mean puts topics of different
-      lengths on one scale).
-
-    Words absent from the reference corpus are skipped (their pairs have no defined PMI);
-    a topic left with fewer than two words scores NaN.
-    """
-    ids = [counts.index[w] for w in top_words
-           if w in counts.index and counts.window_counts[counts.index[w]] > 0]
-    nan = {"uci": np.nan, "npmi": np.nan, "umass": np.nan}
-    if len(ids) < 2:
-        return nan
-    ids = np.asarray(ids)
-    i, j = np.triu_indices(len(ids), k=1)      # i ranked above j
-    a, b = ids[i], ids[j]
-    n = counts.n_windows
-    p_i = counts.window_counts[a] / n
-    p_j = counts.window_counts[b] / n
-    p_ij = np.asarray(counts.window_joint[a, b]).ravel() / n
-    pmi = np.log(p_ij + epsilon) - np.log(p_i * p_j)
-    npmi = pmi / -np.log(p_ij + epsilon)
-    d_top = counts.doc_counts[a]
-    d_joint = np.asarray(counts.doc_joint[a, b]).ravel()
-    umass = np.log((d_joint + 1.0) / d_top)
-    return {"uci": float(pmi.mean()), "npmi": float(npmi.mean()), "umass": float(umass.mean())}
-
-
-def coherence(topics, counts: CooccurrenceCounts, epsilon=PMI_EPSILON) -> dict:
-    """Mean UCI, NPMI and UMass over topics (NaN topics ignored), plus per-topic arrays."""
-    per = [topic_coherence(t, counts, epsilon) for t in topics]
-    out = {}
-    for key in ("uci", "npmi", "umass"):
-        values = np.array([p[key] for p in per], dtype=float)
-        out[key] = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
-        out[f"{key}_per_topic"] = values
-    return out
+        logging.getLogger("gensim").setLevel(logging.WARNING)   # one INFO line per 1000 windows
+        topn = sorted({int(n) for n in topn}, reverse=True)
+        unknown = sorted({w for t in topics for w in t[:topn[0]]} - set(self.dictionary.token2id))
+        if unknown:
+            raise ValueError(f"topic words not in the reference {self.name!r}: {unknown[:10]}")
+        short = [i for i, t in enumerate(topics) if len(t) < topn[0]]
+        if short:
+            raise ValueError(f"topics {short[:5]} have fewer than {topn[0]} words")
+        out = {}
+        models = {}
+        for measure in measures:
+            scheme = "documents" if measure == "u_mass" else "windows"
+            cm = models.get(scheme)
+            if cm is None:
+                cm = models[scheme] = CoherenceModel(
+                    topics=[list(t[:topn[0]]) for t in topics], texts=self.texts,
+                    corpus=self.corpus, dictionary=self.dictionary, coherence=measure,
+                    topn=topn[0], window_size=window, processes=1)
+            cm.coherence = measure
+            for n in topn:
+                cm.topn = n
+                out[(MEASURES[measure], n)] = np.asarray(cm.get_coherence_per_topic(), float)
+        return out
 
 
 def topic_diversity(topics) -> float:
@@ -430,3 +328,15 @@ def topic_diversity(topics) -> float:
     if not all_words:
         return np.nan
     return len(set(all_words)) / len(all_words)
+
+
+def distinct_topics(topics) -> np.ndarray:
+    """Index of the first topic of every distinct top-word set (order ignored): the paper's
+    "150 topics, only 37 of them distinct" counts these."""
+    seen, keep = set(), []
+    for i, t in enumerate(topics):
+        key = frozenset(t)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
