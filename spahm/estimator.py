@@ -28,24 +28,24 @@ def _canonical_order(silos, variances):
     Returns
     -------
     order : list of int
-        Input index of the silo at each canonical position (largest silos first, ties broken
-        by the silos' sorted atoms).
+        Input index of the silo at each canonical position: largest silos first, silos of one
+        size in lexicographic order of their sorted atoms (then variances).
     rows : list of ndarray
         For each input silo, the input row of each canonical row (atoms sorted
         lexicographically, ties broken by their variances).
     """
-    rows, keys = [], []
+    keys, rows = [], []
     for j, atoms in enumerate(silos):
-        columns = [atoms[:, d] for d in range(atoms.shape[1])]
-        if variances is not None:
-            columns += [variances[j][:, d] for d in range(atoms.shape[1])]
-        perm = np.lexsort(columns[::-1])
+        key = atoms if variances is None else np.hstack([atoms, variances[j]])
+        perm = np.lexsort(key.T[::-1])
         rows.append(perm)
-        key = atoms[perm].ravel().tolist()
-        if variances is not None:
-            key += variances[j][perm].ravel().tolist()
-        keys.append((-len(atoms), key))
-    order = sorted(range(len(silos)), key=lambda j: keys[j])
+        keys.append(key[perm].ravel())
+    sizes = np.array([len(a) for a in silos])
+    order = []
+    for size in np.unique(sizes)[::-1]:
+        group = np.flatnonzero(sizes == size)
+        flat = np.vstack([keys[j] for j in group])
+        order.extend(group[np.lexsort(flat.T[::-1])].tolist())
     return order, rows
 
 
@@ -103,26 +103,9 @@ def _standardised_variance(value, scale, name):
 
 @dataclass(frozen=True)
 class MatchResult:
-    """What :func:`match` returns.
-
-    Attributes
-    ----------
-    global_atoms : ndarray (L, D)
-        Posterior means of the global atoms.
-    popularity : ndarray (L,)
-        Number of silos whose local atoms sit on each global atom.
-    assignments : list of ndarray
-        For each silo (input order), the global index of each of its local atoms.
-    hyperparameters : dict
-        Final ``mu0``, ``sigma``, ``sigma0`` (standard deviations) and ``gamma0``.
-    objective : ndarray
-        Log posterior of the assignment after the initial pass and after each pass.
-    n_iter : int
-        Passes run after the initial pass.
-    converged : bool
-        Whether the last pass changed nothing (the passes stopped before ``n_iter``, or the
-        last one was a fixed point).
-    """
+    """What :func:`match` returns: the fitted attributes of :class:`SPAHM` without their
+    trailing underscore (``global_atoms``, ``popularity``, ``assignments``,
+    ``hyperparameters``, ``objective``, ``n_iter``, ``converged``; see there)."""
 
     global_atoms: np.ndarray
     popularity: np.ndarray
