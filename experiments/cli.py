@@ -52,10 +52,7 @@ def load(name):
 def run(cfg: DictConfig):
     """Run the experiment that ``cfg.name`` selects; returns its tidy DataFrame
     (``df.attrs["objective"]``: the run's objective)."""
-    module = load(cfg.name)
-    if not hasattr(module, "prepare"):  # TRANSITION: removed once every experiment is migrated
-        return module.run(cfg)
-    return run_experiment(cfg, module)
+    return run_experiment(cfg, load(cfg.name))
 
 
 def install_hint(name, profile) -> str:

@@ -34,6 +34,60 @@ def test_every_experiment_profile_launcher_composes(experiment, profile, launche
         assert cfg.hydra.launcher.n_jobs == 2
     if launcher == "slurm":
         assert cfg.hydra.launcher.cpus_per_task == 2 and cfg.hydra.launcher.timeout_min > 0
+    if launcher == "ray_cluster":  # each job asks Ray for the CPUs it uses
+        assert cfg.hydra.launcher.ray.remote.num_cpus == cfg.n_jobs
+    assert cfg.objective.metric and cfg.objective.method  # every experiment names its objective
+    assert cfg.objective.direction in ("minimize", "maximize")
+
+
+def test_no_config_shadows_a_plugin_schema():
+    """Our launcher and sweeper configs extend the plugins' schemas under other names (a file
+    named like a plugin's schema, e.g. hydra/launcher/ray.yaml, gives deprecation warnings)."""
+    from hydra.core.config_store import ConfigStore
+
+    for group in ("launcher", "sweeper"):
+        ours = {p.stem for p in (ROOT / "conf" / "hydra" / group).glob("*.yaml")}
+        theirs = {name.removesuffix(".yaml")
+                  for name in ConfigStore.instance().list(f"hydra/{group}")}
+        assert not ours & theirs
+    assert {"ray_cluster", "local", "slurm"} <= {
+        p.stem for p in (ROOT / "conf" / "hydra" / "launcher").glob("*.yaml")}
+
+
+def test_no_empty_profile_files():
+    for path in (ROOT / "conf" / "profile_settings").glob("*.yaml"):
+        body = [line for line in path.read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+        assert body and body != ["{}"], f"{path.name} overrides nothing: delete it"
+
+
+# override, error text from Hydra's composition (types and unknown keys checked by the schemas)
+BAD_OVERRIDES = [
+    ("seed=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+    ("trials=2.5", "Value '2.5' of type 'float' could not be converted to Integer"),
+    ("resume=maybe", "Value 'maybe' is not a valid bool"),
+    ("fusion.gama0=2", "Key 'gama0' not in 'FusionCfg'"),
+    ("fusion.n_iter=ten", "Value 'ten' of type 'str' could not be converted to Integer"),
+    ("parallel.bakend=dask", "Key 'bakend' not in 'ParallelCfg'"),
+]
+
+
+@pytest.mark.parametrize("override,message", BAD_OVERRIDES, ids=[o for o, _ in BAD_OVERRIDES])
+def test_schemas_check_root_and_fusion_keys(override, message):
+    from hydra.errors import ConfigCompositionException
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        with pytest.raises(ConfigCompositionException) as err:
+            compose(config_name="config", overrides=["experiment=simulated", override])
+    assert message in str(err.value) + str(err.value.__cause__)
+
+
+def test_hydra_help_names_the_command():
+    done = subprocess.run([sys.executable, "-m", "experiments.cli", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert done.stdout.startswith("spahm-experiment: run one of the SPAHM paper's experiments")
+    assert "cli is powered by Hydra" not in done.stdout and "objective:" in done.stdout
 
 
 def test_joblib_multirun_and_report(tmp_path):
