@@ -30,7 +30,7 @@ VARIANCE_FLOOR = 1e-10
 # sigma0^2 collapse to the floor and the next pass merge atoms wholesale (issue 16). The
 # estimate errs small (fewer merges next pass); with most atoms matched the shrinkage is about
 # a percent.
-SIGMA_PRIOR_DOF = 4.0
+SIGMA_PRIOR_DOF = 1.0
 SINGLETON_DOF = 0.5
 
 

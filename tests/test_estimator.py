@@ -218,3 +218,16 @@ def test_offering_few_new_columns_first_changes_nothing(seed, monkeypatch):
         full = match(silos, gamma0=gamma0, random_state=seed, n_iter=3)
         np.testing.assert_allclose(few.objective, full.objective, rtol=1e-12)
         np.testing.assert_allclose(few.global_atoms, full.global_atoms, rtol=1e-12)
+
+
+@pytest.mark.parametrize("gamma0", [5.0, 0.1])
+def test_empirical_bayes_does_not_merge_silos_that_share_nothing(gamma0):
+    """Issue 16: five silos of 50 independent atoms in D = 8 (nothing to match, as the city
+    silos of the temperature experiment). A few spurious pairs set the pooled sigma, sigma0^2
+    fell, and the next passes merged the atoms wholesale: 72 global atoms (sigma 0.56) at
+    gamma0 = 5, 62 at gamma0 = 0.1. With the shrunk per-dimension estimate all 250 stay."""
+    rng = np.random.default_rng(0)
+    silos = [rng.normal(0, 1, (50, 8)) for _ in range(5)]
+    result = match(silos, sigma=0.1, sigma0=1.0, gamma0=gamma0, random_state=0)
+    assert result.n_global_atoms >= 245
+    assert result.hyperparameters["sigma0"] == pytest.approx(1.0, rel=0.1)
