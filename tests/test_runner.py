@@ -282,15 +282,12 @@ def spahm_experiment(*args, cwd=ROOT, env=None):
 # arguments, error text on stderr
 CLI_ERRORS = [
     (["hydra.run.dir=conf"], "run directory conf holds files no run of 'simulated' wrote"),
-    (["hydra.run.dir=/"], "run directory / holds files no run of 'simulated' wrote"),
-    (["seed=abc", "hydra.run.dir={tmp}/r"], "Value 'abc' of type 'str' could not be converted to Integer"),
     (["seed=-1", "hydra.run.dir={tmp}/r"], "error: config key 'seed' = -1: expected an integer >= 0"),
     (["experiment=temperature", "hydra.run.dir={tmp}/r"], "python -m data_scripts.weather5"),
 ]
 
 
-@pytest.mark.parametrize("args,message", CLI_ERRORS, ids=["conf", "root", "seed-abc", "seed-negative",
-                                                         "data-missing"])
+@pytest.mark.parametrize("args,message", CLI_ERRORS, ids=["conf", "seed-negative", "data-missing"])
 def test_user_errors_are_one_message_without_traceback(tmp_path, args, message):
     conf_before = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "conf").rglob("*"))
     tiny = [] if "experiment=temperature" in args else TINY_SIMULATED
@@ -304,6 +301,24 @@ def test_user_errors_are_one_message_without_traceback(tmp_path, args, message):
     if "experiment=temperature" in args:
         shared = ROOT.parent / "shared" / "data" / "weather5"
         assert ("--from" in done.stderr) == shared.is_dir()
+
+
+# command line, error text: refused before Hydra creates or writes anything
+BEFORE_HYDRA = [
+    (["hydra.run.dir=/"], "run directory / holds files no run of 'simulated' wrote"),
+    (["experiment=mocap", "hydra.run.dir=conf"], "run directory conf holds files no run of 'mocap'"),
+    (["hydra.run.dir=README.md"], "run directory README.md is a file"),
+    (["-m", "hydra.sweep.dir=conf"], "sweep directory conf holds files no sweep wrote"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BEFORE_HYDRA, ids=["root", "conf", "file", "sweep"])
+def test_unusable_directories_are_refused_before_hydra_starts(argv, message, monkeypatch):
+    from experiments import cli
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(RunDirError, match=message):
+        cli._refuse_unusable_dirs(argv)
 
 
 def test_full_error_shows_the_traceback(tmp_path):
