@@ -35,7 +35,8 @@ class ModelCfg:
     kappa: float = 10.0                # sticky self-transition weight (paper)
     n0: float = 1.0                    # pseudo-count of the emission mean prior (paper)
     prior_covariance: str = "empirical"  # inverse-Wishart scale S: empirical covariance | identity
-    prior_scale: float = 1.0           # S = prior_scale * (empirical covariance or I)
+    prior_scale: float = 30.0          # S = prior_scale * (empirical covariance or I); 30: best
+                                       # held-out likelihood (experiments/mocap/prior_scale.py)
     prior_dof: Optional[float] = None  # null: D + 2, so that E[Sigma] = S a priori
     n_iter: int = 200                  # Gibbs sweeps per chain
     n_burnin: Optional[int] = None     # null: n_iter // 2 sweeps not eligible as the kept sample
