@@ -125,75 +125,55 @@ def test_load_glove_keeps_requested_words(tmp_path):
 
 
 # ---------------------------------------------------------------------------- coherence
-# Toy reference corpus, each document one "window" (window=None):
+# Toy reference corpus; every text is shorter than gensim's window (10), so each is one window
+# and the sliding-window probabilities are document frequencies:
 #   d1 = a b c,  d2 = a b,  d3 = c d,  d4 = a
-# N = 4 documents; N_a = 3, N_b = 2, N_c = 2, N_d = 1; N_ab = 2, N_ac = 1, N_bc = 1, N_cd = 1, N_ad = 0.
-TOY = [["a", "b", "c"], ["a", "b"], ["c", "d"], ["a"]]
+# N = 4; N_a = 3, N_b = 2, N_c = 2, N_d = 1; N_ab = 2, N_ac = 1, N_bc = 1, N_cd = 1, N_ad = 0.
+TOY = ["A b, c.", "a B", "c d!", "a"]
+EPS = 1e-12  # gensim's epsilon inside the logarithms
 
 
-def test_reference_counts_by_hand():
-    c = text.reference_counts(TOY, ["a", "b", "c", "d"], window=None)
-    assert c.n_windows == 4 and c.n_documents == 4
-    assert c.window_counts.tolist() == [3, 2, 2, 1]
-    joint = c.window_joint.toarray()
-    assert joint[0, 1] == 2 and joint[0, 2] == 1 and joint[1, 2] == 1 and joint[2, 3] == 1
-    assert joint[0, 3] == 0
+def test_authors_tokenizer_is_countvectorizers_on_lowercased_text():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    raw = "Don't PANIC: 42 stars, x-ray Moon's a b"
+    assert text.authors_tokenize([raw]) == [["don", "t", "panic", "stars", "x", "ray", "moon",
+                                             "s", "a", "b"]]
+    tok = CountVectorizer(token_pattern=r"\b[a-zA-Z]+\b").build_tokenizer()
+    assert text.authors_tokenize([raw])[0] == tok(raw.lower())
 
 
-def test_uci_npmi_umass_by_hand():
-    c = text.reference_counts(TOY, ["a", "b", "c", "d"], window=None)
-    got = text.topic_coherence(["a", "b", "c"], c, epsilon=0.0)
-    # UCI: log((2/4)/((3/4)(2/4))) = log(4/3); log((1/4)/((3/4)(2/4))) = log(2/3);
-    #      log((1/4)/((2/4)(2/4))) = 0
-    uci = (math.log(4 / 3) + math.log(2 / 3) + 0.0) / 3
-    # NPMI: each PMI over -log p_ab: log(4/3)/log 2, log(2/3)/log 4, 0
-    npmi = (math.log(4 / 3) / math.log(2) + math.log(2 / 3) / math.log(4) + 0.0) / 3
-    # UMass with a ranked above b above c: log((2+1)/3) = 0, log((1+1)/3), log((1+1)/2) = 0
-    umass = (0.0 + math.log(2 / 3) + 0.0) / 3
-    assert got["uci"] == pytest.approx(uci)
-    assert got["npmi"] == pytest.approx(npmi)
-    assert got["umass"] == pytest.approx(umass)
+def test_gensim_uci_npmi_umass_by_hand():
+    ref = text.ReferenceCorpus(TOY, "toy")
+    got = ref.score([["a", "b", "c"]], topn=[3, 2])
+    p = {"a": 3 / 4, "b": 2 / 4, "c": 2 / 4}
+    joint = {("a", "b"): 2 / 4, ("a", "c"): 1 / 4, ("b", "c"): 1 / 4}
+    pmi = {k: math.log((v + EPS) / (p[k[0]] * p[k[1]])) for k, v in joint.items()}
+    npmi = {k: pmi[k] / -math.log(joint[k] + EPS) for k in joint}
+    # UCI / NPMI: mean over the unordered pairs (gensim scores both orders, same value)
+    assert got[("uci", 3)][0] == pytest.approx(np.mean(list(pmi.values())))
+    assert got[("npmi", 3)][0] == pytest.approx(np.mean(list(npmi.values())))
+    assert got[("uci", 2)][0] == pytest.approx(pmi[("a", "b")])
+    # UMass: pairs (later word, earlier word), log((D(w_i, w_j) / N + eps) / (D(w_j) / N))
+    umass = [math.log((2 / 4 + EPS) / (3 / 4)),      # b | a
+             math.log((1 / 4 + EPS) / (3 / 4)),      # c | a
+             math.log((1 / 4 + EPS) / (2 / 4))]      # c | b
+    assert got[("umass", 3)][0] == pytest.approx(np.mean(umass))
+    assert got[("umass", 2)][0] == pytest.approx(umass[0])
 
 
-def test_zero_cooccurrence_uses_epsilon_and_unknown_words_are_skipped():
-    c = text.reference_counts(TOY, ["a", "b", "c", "d"], window=None)
-    got = text.topic_coherence(["a", "d", "zzz"], c, epsilon=1e-12)
-    assert got["uci"] == pytest.approx(math.log(1e-12 / ((3 / 4) * (1 / 4))))
-    assert got["npmi"] == pytest.approx(math.log(1e-12 / (3 / 16)) / -math.log(1e-12))
-    assert got["umass"] == pytest.approx(math.log(1 / 3))
-    assert np.isnan(text.topic_coherence(["a", "zzz"], c)["uci"])
+def test_scoring_refuses_words_gensim_would_drop_and_short_topics():
+    ref = text.ReferenceCorpus(TOY, "toy")
+    assert ref.knows(["a", "zzz", "d"]).tolist() == [True, False, True]
+    with pytest.raises(ValueError, match="zzz"):
+        ref.score([["a", "zzz"]], topn=[2])
+    with pytest.raises(ValueError, match="fewer than 3"):
+        ref.score([["a", "b", "c"], ["a", "b"]], topn=[3])
+    with pytest.raises(ValueError, match="no text"):
+        text.ReferenceCorpus(["42 !", ""], "empty")
 
 
-def test_sliding_windows_by_hand():
-    # doc 1 = a b c d, window 2 -> [a b], [b c], [c d]; doc 2 = a e (no longer than 2) -> [a e]
-    c = text.reference_counts([["a", "b", "c", "d"], ["a", "e"]], ["a", "b", "c", "d"], window=2)
-    assert c.n_windows == 4
-    assert c.window_counts.tolist() == [2, 2, 2, 1]
-    assert c.doc_counts.tolist() == [2, 1, 1, 1]
-    got = text.topic_coherence(["c", "d"], c, epsilon=0.0)
-    assert got["uci"] == pytest.approx(math.log((1 / 4) / ((2 / 4) * (1 / 4))))  # log 2
-
-
-def test_model_coherence_averages_topics_and_diversity():
-    c = text.reference_counts(TOY, ["a", "b", "c", "d"], window=None)
-    out = text.coherence([["a", "b"], ["b", "c"], ["zzz", "a"]], c, epsilon=0.0)
-    assert out["uci"] == pytest.approx((math.log(4 / 3) + 0.0) / 2)
-    assert np.isnan(out["uci_per_topic"][2])
-    assert text.topic_diversity([["a", "b"], ["b", "c"]]) == 0.75
-    assert text.topic_diversity([["a", "b"], ["c", "d"]]) == 1.0
-
-
-def test_counting_in_batches_and_from_ids_gives_the_same_counts():
-    rng = np.random.default_rng(0)
-    vocab = [f"w{i}" for i in range(12)]
-    docs = [[vocab[i] for i in rng.integers(0, 12, n)] + ["oov"] for n in (3, 30, 50, 7)]
-    whole = text.reference_counts(docs, vocab[:8], window=4)
-    small = text.reference_counts(docs, vocab[:8], window=4, batch_windows=5)
-    ids = text.encode(docs, {w: i for i, w in enumerate(vocab)})
-    assert ids[0][-1] == -1
-    by_id = text.reference_counts_from_ids(ids, vocab, np.arange(8), window=4)
-    for other in (small, by_id):
-        assert other.words == whole.words and other.n_windows == whole.n_windows
-        np.testing.assert_array_equal(other.window_counts, whole.window_counts)
-        np.testing.assert_array_equal(other.window_joint.toarray(), whole.window_joint.toarray())
-        np.testing.assert_array_equal(other.doc_joint.toarray(), whole.doc_joint.toarray())
+def test_diversity_and_distinct_topics():
+    topics = [["a", "b"], ["b", "a"], ["c", "d"], ["a", "b"]]
+    assert text.topic_diversity(topics) == pytest.approx(4 / 8)
+    assert text.distinct_topics(topics).tolist() == [0, 2]

@@ -253,50 +253,6 @@ def test_offline_profile_on_real_corpora(tmp_path):
     assert np.isfinite(df[df.metric == "uci_10"].value).all()
 
 
-# ---------------------------------------------------------------------------- data scripts
-def test_gutenberg_strips_header_and_licence_and_records_sha256(tmp_path):
-    import json
-
-    from data_scripts import gutenberg
-
-    body = "Chapter I.\n" + "The guns of the western front fell silent at last. " * 20
-    raw = ("The Project Gutenberg eBook of Something\n\nLicence blah\n"
-           "*** START OF THE PROJECT GUTENBERG EBOOK SOMETHING ***\n" + body +
-           "\n*** END OF THE PROJECT GUTENBERG EBOOK SOMETHING ***\nMore licence text\n")
-    assert gutenberg.strip_gutenberg(raw) == body.strip() + "\n"
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "pg22523.txt").write_text(raw)
-    assert gutenberg.main(["--from", str(src), "--ids", "22523", "--target", str(tmp_path / "g")]) == 0
-    text_path = tmp_path / "g" / "books" / "22523.txt"
-    assert "Licence" not in text_path.read_text() and "western front" in text_path.read_text()
-    manifest = json.loads((tmp_path / "g" / "books" / "MANIFEST.json").read_text())
-    assert manifest["22523.txt"]["sha256_download"] == gutenberg.sha256(raw.encode())
-    assert gutenberg.main(["--verify", str(tmp_path / "g" / "books" / "MANIFEST.json")]) == 0
-    text_path.write_text("tampered")
-    assert gutenberg.main(["--verify", str(tmp_path / "g" / "books" / "MANIFEST.json")]) == 1
-    assert len(gutenberg.BOOK_IDS) == 40 and len(set(gutenberg.BOOK_IDS)) == 40
-    assert gutenberg.main(["--from", str(src), "--target", str(tmp_path / "h")]) == 1  # 39 missing
-
-
-def test_nltk_corpora_checks_sha256(tmp_path):
-    from data_scripts import nltk_corpora
-
-    (tmp_path / "stopwords.zip").write_bytes(b"not the real zip")
-    assert nltk_corpora.main(["--from", str(tmp_path), "--only", "stopwords",
-                              "--target", str(tmp_path / "out")]) == 1
-    assert not (tmp_path / "out" / "corpora" / "stopwords.zip").exists()
-    assert nltk_corpora.main(["--from", str(tmp_path / "nowhere"), "--target", str(tmp_path)]) == 1
-
-
-def test_glove_from_folder_checks_the_file(tmp_path):
-    from data_scripts import glove
-
-    (tmp_path / "glove.6B.50d.txt").write_text("the " + " ".join(["0.1"] * 50) + "\n")
-    assert glove.main(["--from", str(tmp_path), "--target", str(tmp_path / "out")]) == 1  # 1 line
-    assert not (tmp_path / "out" / "glove.6B.50d.txt").exists()
-
-
 def test_paper_profile_code_path_with_glove_file(tiny_corpus):
     """The paper profile's route (books folder, reference folder, GloVe text file) on tiny
     stand-ins laid out as the data scripts install them."""
