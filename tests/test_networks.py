@@ -88,3 +88,15 @@ def test_same_trial_same_numbers():
     rows = [pd.DataFrame(networks.trial(cfg, setting, Trial(0, 7), prepared)) for _ in range(2)]
     values = [r[~r.metric.str.endswith("time_s")].reset_index(drop=True) for r in rows]
     pd.testing.assert_frame_equal(values[0], values[1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sigma_validation_never_scores_on_test():
+    from experiments.networks.validation import sigma_scores
+
+    cfg = compose(TINY)
+    table = sigma_scores(cfg, [0.7, 1.0], points=((2, 0.5),), fraction=0.25)
+    assert list(table.sigma) == [0.7, 1.0]
+    assert table.accuracy.between(0, 1).all() and (table.n_hidden >= 16).all()
+    # a larger sigma matches more units together: never a larger network
+    assert table.n_hidden.iloc[1] <= table.n_hidden.iloc[0]

@@ -23,7 +23,7 @@ Layer by layer (one shot, no retraining; the matching order of FedMA, Wang et al
    silos that hold each global unit, and its bias is the mean of the silos' output biases.
    J permuted copies of one network fuse back to that network exactly.
 
-Scaling (so the Gaussian costs are sensible): weights and outgoing weights have different
+Scaling (so the Gaussian costs are sensible): incoming and outgoing weights have different
 magnitudes and the Gaussian costs add squared differences over all coordinates, so each block
 is divided by its root mean square over every silo's units before matching (one scale for a
 layer's incoming weights and biases, one for the outgoing weights) and multiplied back after.
@@ -32,9 +32,11 @@ In these units a weight has unit size: ``sigma0 = 1`` is the prior spread of the
 that. Pass ``scale=False`` to match raw weights. The root mean square (not the standard
 deviation) keeps 0 meaning "no connection", which step 2 relies on.
 
-Limitations: hidden units of a ``tanh`` / ``logistic`` network have a sign symmetry (``-w``
-with negated outgoing weights computes the same function) that matching by Euclidean
-distance does not undo (PFNM does not either); ``relu`` networks have none. Classifiers must
+Limitations: hidden units of a ``tanh`` network have a sign symmetry (``-w`` with negated
+outgoing weights computes the same function; ``logistic`` the same up to the next layer's
+bias) that matching by Euclidean distance does not undo (PFNM does not either); ``relu``
+networks have none. One-shot fusion of deeper networks degrades layer by layer (FedMA
+retrains between layers; this does not). Classifiers must
 share their classes: fit each silo with ``partial_fit(X, y, classes=all_classes)`` when a
 silo lacks some classes.
 """
