@@ -321,3 +321,16 @@ def test_checkpoint_resume_gives_the_uninterrupted_chain(tmp_path, sampler):
     with pytest.raises(ValueError, match="other data or arguments"):
         GaussianLDA(n_topics=3, n_iter=6, sampler=sampler, random_state=5,
                     checkpoint=ckpt).fit(docs, emb)
+
+
+def test_time_budget_stops_after_a_sweep_and_the_checkpoint_continues(tmp_path):
+    docs, emb, _, _ = _planted(1, K=3, n_docs=6, n_tokens=60)
+    full = GaussianLDA(n_topics=3, n_iter=4, sampler="blocked", random_state=4).fit(docs, emb)
+    ckpt = tmp_path / "chain.npz"
+    cut = GaussianLDA(n_topics=3, n_iter=4, sampler="blocked", random_state=4, checkpoint=ckpt,
+                      max_seconds=0.0).fit(docs, emb)
+    assert cut.n_iter_ == 1 and len(cut.log_joint_) == 2
+    rest = GaussianLDA(n_topics=3, n_iter=4, sampler="blocked", random_state=4,
+                       checkpoint=ckpt).fit(docs, emb)
+    assert rest.n_iter_ == 4 and rest.resumed_sweeps_ == 1
+    np.testing.assert_allclose(rest.log_joint_, full.log_joint_)

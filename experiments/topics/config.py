@@ -62,6 +62,7 @@ class GaussianLDACfg:
     n_chains: int = 2
     sampler: str = "blocked"                  # blocked | collapsed (experiments.topics.gaussian_lda)
     checkpoint: bool = True                   # save every sweep under <run>/checkpoints, resume
+    max_seconds: Optional[float] = None       # wall-time budget of all chains together
     max_tokens: Optional[int] = None
     alpha: Optional[float] = None
     kappa0: float = 0.1

@@ -104,6 +104,9 @@ class GaussianLDA:
     checkpoint : path or None
         ``.npz`` file written after every sweep; an existing one from the same data and
         arguments is resumed.
+    max_seconds : float or None
+        Stop after the sweep that takes the fit past this wall time (``n_iter_`` tells how
+        many sweeps were done; with a checkpoint a later fit continues).
     random_state : int or None
 
     Attributes
@@ -120,6 +123,7 @@ class GaussianLDA:
                                            each sweep
     sweep_times_ : ndarray (n_iter,)       wall time of each sweep in seconds
     resumed_sweeps_ : int                  sweeps taken from the checkpoint
+    n_iter_ : int                          sweeps done (fewer than n_iter if max_seconds hit)
 
     Examples
     --------
@@ -134,7 +138,7 @@ class GaussianLDA:
 
     def __init__(self, n_topics=150, alpha=None, kappa0=0.1, nu0=None, psi0_scale=0.5,
                  mu0=None, n_iter=100, init="random", sampler="collapsed", checkpoint=None,
-                 random_state=None):
+                 max_seconds=None, random_state=None):
         self.n_topics = n_topics
         self.alpha = alpha
         self.kappa0 = kappa0
@@ -145,6 +149,7 @@ class GaussianLDA:
         self.init = init
         self.sampler = sampler
         self.checkpoint = checkpoint
+        self.max_seconds = max_seconds
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
@@ -196,6 +201,7 @@ class GaussianLDA:
         -------
         self
         """
+        started = time.perf_counter()
         docs, emb, nu0 = self._validate(documents, embeddings)
         K = int(self.n_topics)
         rng = np.random.default_rng(self.random_state)
@@ -239,6 +245,8 @@ class GaussianLDA:
             history["expected"].append(expected / T)
             history["log_joint"].append(state.log_joint(ndk, alpha))
             self._save_checkpoint(fingerprint, z, history, sweep + 1, rng)
+            if self.max_seconds is not None and time.perf_counter() - started > self.max_seconds:
+                break
 
         self._state = state
         self.alpha_ = alpha
@@ -255,7 +263,7 @@ class GaussianLDA:
         self.log_joint_ = np.asarray(history["log_joint"])
         self.sweep_times_ = np.asarray(history["times"])
         self.resumed_sweeps_ = done
-        self.n_iter_ = int(self.n_iter)
+        self.n_iter_ = len(history["changed"])
         return self
 
     # ------------------------------------------------------------------ checkpoints
