@@ -68,6 +68,8 @@ for _name in ("GP", "sparse gp"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 CRITERIA = ("self", "across", "mean")
+#: Validation scores this close (relative) are equal: a tie, broken towards gamma0 / J = 1.
+_TIE = 1e-9
 
 
 # ---------------------------------------------------------------------------- contract
@@ -288,11 +290,15 @@ class TrialContext:
         return self._costed("selection", self._select)
 
     def _select(self):
-        """Fit on the fit days, score the grid on the validation days, keep the best."""
+        """Fit on the fit days, score the grid on the validation days, keep the best.
+
+        Equal scores (within ``_TIE``; e.g. every gamma0 when nothing is matched) are broken
+        towards the paper's gamma0 / J = 1, then the smaller sigma.
+        """
         models = self.fit(self.validation, self.cfg.model.num_inducing, "sgp50_validation").models
         s = self.cfg.selection
         J = len(models)
-        rows, best = [], None
+        rows, scored = [], []
         for sigma in s.sigma:
             for ratio in s.gamma0_per_silo:
                 gamma0 = float(ratio) * J
@@ -301,14 +307,16 @@ class TrialContext:
                 sc = self.validation.scores(preds)
                 score = {"self": sc["rmse_self"], "across": sc["rmse_across"],
                          "mean": 0.5 * (sc["rmse_self"] + sc["rmse_across"])}[s.criterion]
-                if best is None or score < best[0]:
-                    best = (score, float(sigma), gamma0)
+                scored.append((score, abs(math.log(ratio)), float(sigma), gamma0))
                 for metric, value in (("rmse_self", sc["rmse_self"]),
                                       ("rmse_across", sc["rmse_across"]), ("score", score),
                                       ("n_global_atoms", result.n_global_atoms)):
                     rows.append({"method": VALIDATION, "metric": metric, "value": float(value),
                                  "sigma": float(sigma), "gamma0": gamma0})
-        return Selection(sigma=best[1], gamma0=best[2], rows=rows)
+        best = min(x[0] for x in scored)
+        ties = [x for x in scored if x[0] <= best + _TIE * max(best, 1.0)]
+        _, _, sigma, gamma0 = min(ties, key=lambda x: (x[1], x[2]))
+        return Selection(sigma=sigma, gamma0=gamma0, rows=rows)
 
     def fuse(self, models, problem, sigma, gamma0, empirical_bayes=False, with_variance=True):
         """SPAHM on the models' atoms; every silo's predictions with the fused inducing points.

@@ -61,7 +61,7 @@ class ModelCfg:
 class SelectionCfg:
     """The grid SPAHM's sigma and gamma0 are chosen from, on each silo's validation days."""
 
-    sigma: List[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.5, 1.0])
+    sigma: List[float] = field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0])
     gamma0_per_silo: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])  # gamma0 / J
     criterion: str = "mean"                # validation RMSE minimised: self | across | mean
 
