@@ -229,6 +229,10 @@ def fit_per_silo(fit, silo_data, trial, name="local", n_jobs=1, backend=None) ->
                     np.array([c for _, _, c in out]))
 
 
+#: How long to try reaching a dask scheduler before giving up with a ConfigError.
+DASK_CONNECT_TIMEOUT = "20s"
+
+
 @contextmanager
 def parallel_backend(cfg):
     """Make ``parallel.backend`` (and ``parallel.address``) the joblib backend inside the block.
@@ -253,7 +257,7 @@ def parallel_backend(cfg):
                           "pip install -e '.[dask]'") from None
     if address:
         try:
-            client = Client(address, timeout="20s")
+            client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
         except OSError as exc:
             raise ConfigError(f"config key 'parallel.address' = {address!r}: cannot reach the "
                               f"dask scheduler ({exc})") from None

@@ -403,8 +403,9 @@ def test_fit_per_silo_on_a_dask_cluster():
     assert all(where is not None for _, where in fits.models)  # fitted on the cluster's workers
 
 
-def test_an_unreachable_dask_scheduler_is_a_config_error():
+def test_an_unreachable_dask_scheduler_is_a_config_error(monkeypatch):
     pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    monkeypatch.setattr(_runner, "DASK_CONNECT_TIMEOUT", "1s")
     cfg = fake_cfg("x", parallel={"backend": "dask", "address": "tcp://127.0.0.1:9"})
     with pytest.raises(ConfigError, match="cannot reach the dask scheduler"):
         with parallel_backend(cfg):
