@@ -256,3 +256,27 @@ def test_count_tables_give_the_same_atom_terms(seed):
                                          mu0, s0, s)
     for a, b in zip(direct, tabled):
         np.testing.assert_allclose(np.broadcast_to(a, np.shape(b)), b, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_isotropic_fast_path_equals_the_general_match_costs(seed):
+    atoms, sums, counts, mu0, _, _ = _random_state(seed, L=6)
+    D = sums.shape[1]
+    s0, s = np.full(D, 2.5), np.full(D, 0.4)
+    J, cap = 9, 3
+    tables = core.count_tables(J, mu0, s0, s, cap)
+    w, c = core.isotropic_atom_terms(sums, counts, tables, mu0, s0[0] / s[0])
+    fast = core.isotropic_match_costs(atoms, (atoms**2).sum(1), atoms @ mu0, sums, w, c,
+                                      s0[0] / s[0])
+    A, B, c_general = core.atom_terms(sums, counts, mu0, s0, s, J, cap)
+    np.testing.assert_allclose(fast, core.match_costs(atoms, A, B, c_general), rtol=1e-10)
+
+
+def test_standardisation_is_equivariant_and_overflow_free():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(20, 4))
+    centre, scale = core.standardisation(x)
+    assert centre == pytest.approx(x.mean()) and scale == pytest.approx(x.std())
+    big = core.standardisation(x * 1e300)
+    assert big[0] == pytest.approx(centre * 1e300) and big[1] == pytest.approx(scale * 1e300)
+    assert core.standardisation(np.full((3, 2), 7.0), fallback_scale=0.5) == (7.0, 0.5)
