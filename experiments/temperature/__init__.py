@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from experiments._runner import ConfigError, atomic_write_csv, fit_per_silo, run_methods
+from experiments._runner import (ConfigError, atomic_write_csv, fit_per_silo, require,
+                                 run_methods)
 from experiments.temperature.baselines import gpoe, mixture_average, nlpd, rbcm, rmse
 from experiments.temperature.config import INPUTS
 from experiments.temperature.data import SILOS, TARGET, load_data, split_silos
@@ -75,60 +76,46 @@ _TIE = 1e-9
 # ---------------------------------------------------------------------------- contract
 def validate(cfg):
     """Ranges Hydra's schema cannot check; ConfigError names the key."""
-    d, m = cfg.data, cfg.model
-
-    def fail(key, expected):
-        raise ConfigError(f"config key '{key}' = {OmegaConf.select(cfg, key)!r}: expected {expected}")
-
-    if not (isinstance(cfg.trials, int) and cfg.trials > 0):
-        fail("trials", "a positive integer")
-    if d.source not in SILOS:
-        fail("data.source", f"one of {list(SILOS)}")
-    if d.silos not in SILOS[d.source]:
-        fail("data.silos", f"one of {list(SILOS[d.source])} for data.source={d.source}")
-    if not d.inputs or not set(d.inputs) <= set(INPUTS) or len(set(d.inputs)) != len(d.inputs):
-        fail("data.inputs", f"distinct names from {list(INPUTS)}")
-    for key in ("test_fraction", "validation_fraction"):
-        if not 0 < d[key] < 1:
-            fail(f"data.{key}", "a number in (0, 1)")
-    for key in ("max_train_per_silo", "max_test_per_silo", "max_pooled_train"):
-        if d[key] is not None and d[key] < 2:
-            fail(f"data.{key}", "an integer >= 2 or null (no cap)")
+    d = cfg.data
+    positive, fraction = (lambda v: v > 0), (lambda v: 0 < v < 1)
+    grid = lambda v: len(v) > 0 and all(x > 0 for x in v)  # noqa: E731
+    checks = [
+        ("trials", lambda v: isinstance(v, int) and v > 0, "a positive integer"),
+        ("data.source", lambda v: v in SILOS, f"one of {list(SILOS)}"),
+        ("data.silos", lambda v: v in SILOS.get(d.source, ()),
+         f"one of {list(SILOS.get(d.source, ()))} for data.source={d.source}"),
+        ("data.inputs", lambda v: len(v) > 0 and set(v) <= set(INPUTS) and len(set(v)) == len(v),
+         f"distinct names from {list(INPUTS)}"),
+        ("data.test_fraction", fraction, "a number in (0, 1)"),
+        ("data.validation_fraction", fraction, "a number in (0, 1)"),
+        *[(f"data.{k}", lambda v: v is None or v >= 2, "an integer >= 2 or null (no cap)")
+          for k in ("max_train_per_silo", "max_test_per_silo", "max_pooled_train")
+          if d[k] is not None],
+        ("data.min_rows_per_silo", positive, "a positive integer"),
+        *[(f"model.{k}", positive, "a positive integer")
+          for k in ("num_inducing", "num_inducing_large", "pooled_num_inducing")],
+        ("model.max_iters", lambda v: v >= 0, "an integer >= 0"),
+        *[(f"model.{k}", positive, "a positive number")
+          for k in ("init_lengthscale", "init_variance", "init_noise_variance", "output_weight")],
+        ("model.pseudo_noise", lambda v: v == "posterior" or (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0),
+         "'posterior' or a number >= 0 (variance, standardised units)"),
+        ("selection.sigma", grid, "a non-empty list of positive numbers"),
+        ("selection.gamma0_per_silo", grid, "a non-empty list of positive numbers"),
+        ("selection.criterion", lambda v: v in CRITERIA, f"one of {list(CRITERIA)}"),
+        ("fusion.sigma0", positive, "a positive number"),
+        ("fusion.n_iter", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+        ("methods", lambda v: len(v) > 0 and set(v) <= set(LABELS),
+         f"a non-empty subset of {list(LABELS)}"),
+        ("sensitivity", lambda v: isinstance(v, bool), "true or false"),
+    ]
     if d.source == "weather5":
-        if not d.stations:
-            fail("data.stations", "a mapping city -> {latitude, longitude, elevation}")
-        for city, facts in d.stations.items():
-            for key in ("latitude", "longitude", "elevation"):
-                if not math.isfinite(facts[key]):
-                    fail(f"data.stations.{city}.{key}", "a finite number")
-    elif d.min_rows_per_silo < 1:
-        fail("data.min_rows_per_silo", "a positive integer")
-    for key in ("num_inducing", "num_inducing_large", "pooled_num_inducing"):
-        if m[key] < 1:
-            fail(f"model.{key}", "a positive integer")
-    if m.max_iters < 0:
-        fail("model.max_iters", "an integer >= 0")
-    for key in ("init_lengthscale", "init_variance", "init_noise_variance", "output_weight"):
-        if not m[key] > 0:
-            fail(f"model.{key}", "a positive number")
-    noise = m.pseudo_noise
-    if not (noise == "posterior" or (isinstance(noise, (int, float)) and not isinstance(noise, bool)
-                                     and noise >= 0)):
-        fail("model.pseudo_noise", "'posterior' or a number >= 0 (variance, standardised units)")
-    s = cfg.selection
-    for key in ("sigma", "gamma0_per_silo"):
-        if not s[key] or not all(v > 0 for v in s[key]):
-            fail(f"selection.{key}", "a non-empty list of positive numbers")
-    if s.criterion not in CRITERIA:
-        fail("selection.criterion", f"one of {list(CRITERIA)}")
-    if not cfg.fusion.sigma0 > 0:
-        fail("fusion.sigma0", "a positive number")
-    if not (isinstance(cfg.fusion.n_iter, int) and cfg.fusion.n_iter >= 0):
-        fail("fusion.n_iter", "an integer >= 0")
-    if not cfg.methods or not set(cfg.methods) <= set(LABELS):
-        fail("methods", f"a non-empty subset of {list(LABELS)}")
-    if not isinstance(cfg.sensitivity, bool):
-        fail("sensitivity", "true or false")
+        checks.append(("data.stations", lambda v: len(v) > 0,
+                       "a mapping city -> {latitude, longitude, elevation}"))
+        checks += [(f"data.stations.{city}.{k}", math.isfinite, "a finite number")
+                   for city in d.stations for k in ("latitude", "longitude", "elevation")]
+    for key, check, expected in checks:
+        require(cfg, key, check, expected)
 
 
 def prepare(cfg) -> pd.DataFrame:
