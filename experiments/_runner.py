@@ -423,8 +423,8 @@ def write_run_files(cfg, out_dir, wall_time=None, extra=None):
     """``config.yaml`` (resolved) and ``provenance.json`` in the run directory."""
     out_dir = Path(out_dir)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(saved_config(cfg, out_dir)))
-    atomic_write_text(out_dir / PROVENANCE_FILE,
-                      json.dumps(provenance(cfg, wall_time, extra), indent=2) + "\n")
+    info = {**provenance(cfg, wall_time, extra), "output_dir": relative_path(out_dir)}
+    atomic_write_text(out_dir / PROVENANCE_FILE, json.dumps(info, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------- checks before a run

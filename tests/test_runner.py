@@ -261,6 +261,8 @@ def test_committed_results_record_no_absolute_path(tmp_path):
         saved = OmegaConf.load(out / "config.yaml")
         assert saved.output_dir == "outputs/_test_relative_paths"
         assert str(ROOT) not in (out / "provenance.json").read_text()
+        provenance = json.loads((out / "provenance.json").read_text())
+        assert provenance["output_dir"] == "outputs/_test_relative_paths"
     finally:
         import shutil
 
