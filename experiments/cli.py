@@ -86,23 +86,38 @@ def _full_errors():
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def _clean(out):
+    """Remove the run directory, and Hydra's own when ``output_dir`` points elsewhere, if the
+    run left nothing in them but Hydra's files; True if the run directory went."""
+    removed = remove_if_unused(out)
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hydra_dir = Path(HydraConfig.get().runtime.output_dir)
+        if hydra_dir.resolve() != Path(out).resolve():
+            remove_if_unused(hydra_dir)
+    except ValueError:  # not inside a Hydra run
+        pass
+    return removed
+
+
 def _task(cfg: DictConfig):
     """The Hydra task: run, print directory + headline table, return the objective."""
     out = output_dir(cfg)
     try:
         df = run(cfg)
     except KeyboardInterrupt:
-        removed = remove_if_unused(out)
+        removed = _clean(out)
         where = "nothing was kept" if removed else f"finished trials are kept in {relative_path(out)}"
         print(f"interrupted: {where}; rerun the same command to resume", file=sys.stderr)
         raise SystemExit(130) from None
     except (ConfigError, DataMissingError, RunDirError, OmegaConfBaseException) as exc:
-        remove_if_unused(out)
+        _clean(out)
         if _full_errors():
             raise
         raise RunError(f"error: {exc}\nhint: {_hint(exc, cfg)}") from exc
     except BaseException:
-        remove_if_unused(out)
+        _clean(out)
         raise
     print(f"run directory: {relative_path(out)}")
     table = headline(df, cfg)

@@ -412,3 +412,13 @@ def test_an_unreachable_dask_scheduler_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="cannot reach the dask scheduler"):
         with parallel_backend(cfg):
             pass
+
+
+def test_output_dir_naming_a_tracked_folder_is_refused(monkeypatch):
+    from experiments import cli
+
+    monkeypatch.setattr(cli, "load", lambda name: FAKE)
+    before = sorted(p.name for p in (ROOT / "conf").iterdir())
+    with pytest.raises(cli.RunError, match="error: run directory .*conf holds files no run of 'fake'"):
+        cli._task(fake_cfg(ROOT / "conf"))
+    assert sorted(p.name for p in (ROOT / "conf").iterdir()) == before and CALLS == []
