@@ -418,6 +418,7 @@ def test_output_dir_naming_a_tracked_folder_is_refused(monkeypatch):
     from experiments import cli
 
     monkeypatch.setattr(cli, "load", lambda name: FAKE)
+    CALLS.clear()
     before = sorted(p.name for p in (ROOT / "conf").iterdir())
     with pytest.raises(cli.RunError, match="error: run directory .*conf holds files no run of 'fake'"):
         cli._task(fake_cfg(ROOT / "conf"))
