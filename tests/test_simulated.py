@@ -171,7 +171,7 @@ def test_end_to_end_writes_csv_figures_and_provenance(tmp_path):
     prov = json.loads((tmp_path / "provenance.json").read_text())
     assert {"seed", "git_commit", "packages", "wall_time_s", "cpu_count", "threads"} <= set(prov)
     text = (tmp_path / "report.md").read_text()
-    assert text.startswith("2 trials per grid point (data sd 0.1).")
+    assert text.startswith("2 trials per grid point (silo data sd 0.1).")
     assert "Expected ordering" in text and "Local k-means quality" in text
     assert "| SPAHM (k-means local atoms) | sigma0 |" in text
     # the figures and report redraw from the CSV alone

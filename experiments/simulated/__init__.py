@@ -56,6 +56,7 @@ PAPER_J = {"J": [10, 100], "spahm_true": [7.7, 5.7]}
 PAPER_J_BASELINE_RANGE = (7.0, 47.0)
 # Supplement: relative error (%) of SPAHM's estimates on k-means atoms, up to sigma = 5.
 PAPER_HYPER = {"mu0": "6-8", "sigma": "<2", "sigma0": "4-6", "n_atoms": "about 5"}
+PAPER_HYPER_SIGMAS = (0.1, 5.0)
 PAPER_HYPER_RANGE = {"mu0": (6.0, 8.0), "sigma": (0.0, 2.0), "sigma0": (4.0, 6.0),
                      "n_atoms": (4.0, 6.0)}
 
@@ -337,23 +338,28 @@ def plot(df, out_dir, cfg=None):
             title=f"Simulated data, $\\sigma$ = {s0:g} ({_setting_name(cfg)})", path=written[-1],
             decorate=paper_j)
     hyper = hyperparameter_errors(df, J0)
-    if len(hyper):
+    kmeans_atoms = ("spahm_kmeans", "spahm_kmeans_maximin")  # the supplement's figure
+    keys = [f"{m}:{n}" for m in kmeans_atoms for n in PAPER_HYPER if f"{m}:{n}" in set(hyper.method)]
+    if keys:
         written.append(out_dir / "hyperparameter_error.png")
-        keys = [k for k in (f"{m}:{n}" for m in SPAHM_METHODS for n in PAPER_HYPER)
-                if k in set(hyper.method)]
-        labels = {k: f"{LABELS[k.split(':')[0]].replace('SPAHM ', '')}: {k.split(':')[1]}"
-                  for k in keys}
+        short = {"spahm_kmeans": "k-means atoms", "spahm_kmeans_maximin": "farthest-first atoms"}
+        labels = {k: f"{short[k.split(':')[0]]}: {k.split(':')[1]}" for k in keys}
         colours = {n: _plots.COLOURS[i] for i, n in enumerate(PAPER_HYPER)}
 
         def supplement_ranges(ax):
-            for name, (lo, hi) in PAPER_HYPER_RANGE.items():
-                ax.axhspan(lo, hi, color=colours[name], alpha=0.12,
-                           label=f"supplement, {name}: {PAPER_HYPER[name]}%")
+            for line in ax.get_lines():  # farthest-first seeding dashed, same colour per estimate
+                if str(line.get_label()).startswith("farthest-first"):
+                    line.set_linestyle("--")
+            for name, (lo, hi) in PAPER_HYPER_RANGE.items():  # hatched, over its sigma range
+                ax.fill_between(PAPER_HYPER_SIGMAS, max(lo, 0.05), hi, facecolor="none",
+                                edgecolor=colours[name], hatch="///", linewidth=0, alpha=0.5,
+                                label=f"supplement, {name}: {PAPER_HYPER[name]}%")
 
         _plots.lines_with_paper(
             hyper, "sigma_local", keys, labels, None, xlabel="local noise sd $\\sigma$",
             ylabel="relative error of estimate (%)",
-            title=f"SPAHM hyperparameter estimates, J = {J0}", path=written[-1], logx=True,
+            title=f"SPAHM's estimates on k-means atoms, J = {J0} ({_setting_name(cfg)})",
+            path=written[-1], logx=True, logy=True,
             colours=[colours[k.split(":")[1]] for k in keys], decorate=supplement_ranges)
     return written
 
@@ -361,8 +367,8 @@ def plot(df, out_dir, cfg=None):
 def _setting_name(cfg):
     data_sd = OmegaConf.select(cfg, "data.data_sd") if cfg is not None else None
     if cfg is not None and data_sd is None:
-        return "harder: data sd = sigma"
-    return f"data sd {data_sd:g}" if data_sd is not None else "from CSV"
+        return "harder: silo data sd = sigma"
+    return f"silo data sd {data_sd:g}" if data_sd is not None else "from CSV"
 
 
 # ---------------------------------------------------------------------------- report
