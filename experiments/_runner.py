@@ -640,6 +640,7 @@ class RunCheck:
     rows: pd.DataFrame          #: rows of the verified finished trials (metrics + timings)
     finished: dict              #: trial key -> digests, of the trials whose rows check out
     problems: list              #: one line per damaged file or incomplete trial
+    parts: dict                 #: trial key -> that trial's rows (metrics, then timings)
 
 
 def check_run(run_dir) -> RunCheck:
@@ -680,7 +681,7 @@ def check_run(run_dir) -> RunCheck:
                 frame.insert(0, col, np.nan)
         frame["_key"] = _row_keys(frame, setting_cols) if len(frame) else []
 
-    finished, kept = {}, []
+    finished, kept = {}, {}
     keys = list(dict.fromkeys(list(frames["metrics"]["_key"]) + list(frames["timings"]["_key"])
                               + list(manifest or {})))
     groups = {label: {k: g.drop(columns="_key") for k, g in frame.groupby("_key", sort=False)}
@@ -711,10 +712,11 @@ def check_run(run_dir) -> RunCheck:
             continue
         finished[key] = manifest[key] if manifest is not None else _trial_digests(
             pd.concat([parts["metrics"], parts["timings"]]))
-        kept += [parts["metrics"], parts["timings"]]
-    kept = [f for f in kept if len(f)]
-    rows = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=list(TIDY_COLUMNS))
-    return RunCheck(rows, finished, problems)
+        kept[key] = pd.concat([f for f in (parts["metrics"], parts["timings"]) if len(f)] or
+                              [parts["metrics"]], ignore_index=True)
+    rows = (pd.concat(list(kept.values()), ignore_index=True) if kept
+            else pd.DataFrame(columns=list(TIDY_COLUMNS)))
+    return RunCheck(rows, finished, problems, kept)
 
 
 def write_results(df, out_dir, manifest=None):
@@ -830,18 +832,26 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
     base_seed = int(cfg.seed)
     resume = bool(OmegaConf.select(cfg, "resume", default=True))
 
-    frames, manifest, earlier = [], {}, {}
+    by_key, manifest, earlier, problems = {}, {}, {}, []
     if resume and ((out_dir / METRICS_FILE).exists() or (out_dir / MANIFEST_FILE).exists()):
         check_resumable(cfg, out_dir)
         earlier = _earlier_runs(out_dir)
         check = check_run(out_dir)
-        for problem in check.problems:
+        problems = check.problems
+        for problem in problems:
             print(f"resume: {problem}; such trials are run again", file=sys.stderr)
-        if len(check.rows):
-            frames.append(check.rows)
+        by_key = dict(check.parts)
         manifest = dict(check.finished)
 
-    todo = [(s, t) for s in settings for t in range(n_trials) if trial_key(s, t) not in manifest]
+    grid = [(s, t, trial_key(s, t)) for s in settings for t in range(n_trials)]
+    order = [key for _, _, key in grid] + [k for k in by_key if k not in {g[2] for g in grid}]
+
+    def all_rows():  # grid order, so a repaired run writes what a run from scratch writes
+        frames = [by_key[k] for k in order if k in by_key]
+        return (pd.concat(frames, ignore_index=True) if frames
+                else pd.DataFrame(columns=list(TIDY_COLUMNS)))
+
+    todo = [(s, t) for s, t, key in grid if key not in manifest]
     resumed = len(manifest)
     start = time.perf_counter()
     show = _show_progress(cfg)
@@ -860,18 +870,19 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None) -> pd.DataFrame:
             frame.insert(0, k, v)
         frame.insert(len(setting), "trial", trial)
         frame.insert(len(setting) + 1, "seed", seed)
-        frames.append(frame)
-        manifest[trial_key(setting, trial)] = _trial_digests(frame)
+        key = trial_key(setting, trial)
+        by_key[key] = frame
+        manifest[key] = _trial_digests(frame)
         if not written:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_run_files(cfg, out_dir, extra=earlier)
             written = True
-        write_results(pd.concat(frames, ignore_index=True), out_dir, manifest)
+        write_results(all_rows(), out_dir, manifest)
 
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(TIDY_COLUMNS))
+    df = all_rows()
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not written:
-        write_results(df, out_dir, manifest)
+    if not written and (problems or not (out_dir / METRICS_FILE).exists()):
+        write_results(df, out_dir, manifest)  # nothing run now: keep only the verified rows
     write_run_files(cfg, out_dir, wall_time=time.perf_counter() - start,
                     extra={"trials_run_now": len(todo), "trials_resumed": resumed, **earlier})
     return df

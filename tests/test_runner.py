@@ -138,6 +138,7 @@ DAMAGE = [
 @pytest.mark.parametrize("damage,message,rerun", DAMAGE, ids=[d[0].__name__ for d in DAMAGE])
 def test_resume_verifies_what_it_resumes(clean_run, capsys, damage, message, rerun):
     out, rows = clean_run
+    clean = {n: (out / n).read_bytes() for n in ("metrics.csv", "timings.csv", "manifest.json")}
     damage(out)
     check = check_run(out)
     assert any(message in p for p in check.problems), check.problems
@@ -149,6 +150,8 @@ def test_resume_verifies_what_it_resumes(clean_run, capsys, damage, message, rer
     pd.testing.assert_frame_equal(tidy(again), rows)  # same numbers as the clean run
     pd.testing.assert_frame_equal(tidy(load_results(out)), rows)
     assert check_run(out).problems == []
+    # the repaired run's files are byte for byte those of the clean run
+    assert {n: (out / n).read_bytes() for n in clean} == clean
 
 
 def test_a_damaged_run_is_refused_by_spahm_report(tmp_path, capsys):
@@ -423,3 +426,14 @@ def test_output_dir_naming_a_tracked_folder_is_refused(monkeypatch):
     with pytest.raises(cli.RunError, match="error: run directory .*conf holds files no run of 'fake'"):
         cli._task(fake_cfg(ROOT / "conf"))
     assert sorted(p.name for p in (ROOT / "conf").iterdir()) == before and CALLS == []
+
+
+def test_resuming_a_finished_run_leaves_its_csv_byte_identical(clean_run):
+    out, _ = clean_run
+    before = {name: (out / name).read_bytes() for name in ("metrics.csv", "timings.csv", "manifest.json")}
+    run_fake(out)
+    assert CALLS == []
+    assert {name: (out / name).read_bytes() for name in before} == before
+    # a run from scratch gives the same metrics.csv, byte for byte
+    run_fake(out, resume=False)
+    assert len(CALLS) == 6 and (out / "metrics.csv").read_bytes() == before["metrics.csv"]
