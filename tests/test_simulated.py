@@ -86,6 +86,8 @@ def test_sample_problem_follows_the_paper_recipe():
     assert cdist(all_local, p["truth"]).min(axis=1).max() < 1.0
     assert cdist(p["truth"], all_local).min(axis=1).max() < 1.0
     assert sum(len(a) for a in p["local_atoms"]) >= len(p["truth"])
+    for local, index in zip(p["local_atoms"], p["truth_index"]):  # which true atom each copies
+        assert np.abs(local - p["truth"][index]).max() < 1.0
 
 
 def test_data_sd_sets_the_spread_of_silo_points_only():

@@ -177,3 +177,14 @@ def test_oracle_gets_true_label_means_with_their_true_variances():
         np.testing.assert_allclose(a, [x[z == k].mean(axis=0) for k in kept])
         sd = 2.0 if noisy else cfg.data.noise_clean
         np.testing.assert_allclose(v[:, 0], [sd**2 / (z == k).sum() for k in kept])
+
+
+def test_atoms_without_data_are_counted():
+    """The report's floor: global atoms of which no silo holds a point cannot be found."""
+    from conftest import compose
+    from experiments import uncertainty
+    from experiments._runner import Trial
+
+    rows = uncertainty.trial(compose(SMOKE), {"noise_noisy": 2.0}, Trial(0, 0))
+    value = {(r["method"], r["metric"]): r["value"] for r in rows}
+    assert 1 <= value[("truth", "n_atoms_with_data")] <= value[("truth", "n_atoms")]

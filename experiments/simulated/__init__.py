@@ -142,8 +142,8 @@ def sample_atoms(rng, J, sigma_local, atoms_cfg):
 
     Returns
     -------
-    dict with ``truth`` (the global atoms some silo uses), ``local_atoms`` (list of (L_j, D))
-    and ``sigma0``.
+    dict with ``truth`` (the global atoms some silo uses), ``local_atoms`` (list of (L_j, D)),
+    ``truth_index`` (per silo, the row of ``truth`` each local atom copies) and ``sigma0``.
     """
     a = atoms_cfg
     sigma0 = math.sqrt(a.L) if a.sigma0 is None else a.sigma0
@@ -154,7 +154,9 @@ def sample_atoms(rng, J, sigma_local, atoms_cfg):
         while not masks[j].any():
             masks[j] = rng.random(a.L) < p
     local_atoms = [theta[m] + rng.normal(0.0, sigma_local, size=(m.sum(), a.D)) for m in masks]
-    return {"truth": theta[masks.any(axis=0)], "local_atoms": local_atoms, "sigma0": sigma0}
+    used = np.flatnonzero(masks.any(axis=0))
+    return {"truth": theta[used], "local_atoms": local_atoms, "sigma0": sigma0,
+            "truth_index": [np.searchsorted(used, np.flatnonzero(m)) for m in masks]}
 
 
 def sample_problem(rng, J, sigma_local, data_cfg, with_data=True):

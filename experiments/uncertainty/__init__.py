@@ -170,7 +170,10 @@ METHODS = {"spahm_plain": _plain, "spahm_uncertainty": _uncertainty, "oracle": _
 def trial(cfg, setting, trial, prepared=None):
     t = _Trial(cfg, setting, trial)
     rows = run_methods(METHODS, cfg.methods, t)
-    extra = [("truth", "n_atoms", len(t.truth))]
+    # Global atoms of which some silo holds at least one point: no local model can find more.
+    seen = np.unique(np.concatenate([index[np.unique(z)] for index, z
+                                     in zip(t.problem["truth_index"], t.labels)]))
+    extra = [("truth", "n_atoms", len(t.truth)), ("truth", "n_atoms_with_data", len(seen))]
     if t._fits is not None:
         _, variances = t.centroids()
         extra.append(("local_kmeans", "mean_centroid_sd_noisy",
@@ -199,7 +202,7 @@ def plot(df, out_dir, cfg=None):
         stats, "noise_noisy", methods, LABELS, None,
         xlabel="data noise sd in the small silos",
         ylabel="Hausdorff distance to true global atoms",
-        title="Silos of different size and noise: plain vs uncertainty-aware SPAHM",
+        title="Unequal silos: plain vs uncertainty-aware SPAHM",
         path=path, logx=True)
     return [path]
 
@@ -210,6 +213,8 @@ def report(df, cfg=None) -> str:
     h = _stats(df, "hausdorff").set_index(["noise_noisy", "method"])
     n = summarise(df, "n_atoms", ["noise_noisy", "method"]).set_index(["noise_noisy", "method"])
     methods = [m for m in LABELS if m in set(h.index.get_level_values("method"))]
+    with_data = summarise(df, "n_atoms_with_data", ["noise_noisy"]).set_index("noise_noisy")
+    seen = {s: f" ({r['mean']:.1f} with data)" for s, r in with_data.iterrows()}
     lines = ["### Hausdorff distance (mean +- sd over trials) and number of global atoms", "",
              "| noise sd (small silos) | " + " | ".join(LABELS[m] for m in methods)
              + " | true atoms |", "|---" * (len(methods) + 2) + "|"]
@@ -217,7 +222,7 @@ def report(df, cfg=None) -> str:
         cells = [f"{mean_sd(*h.loc[(s, m), ['mean', 'std', 'count']])} "
                  f"({n.loc[(s, m), 'mean']:.1f} atoms)" for m in methods]
         truth = n.loc[(s, "truth"), "mean"] if (s, "truth") in n.index else np.nan
-        lines.append(f"| {s:g} | " + " | ".join(cells) + f" | {truth:.1f} |")
+        lines.append(f"| {s:g} | " + " | ".join(cells) + f" | {truth:.1f}{seen.get(s, '')} |")
     if {"spahm_plain", "spahm_uncertainty"} <= set(methods):
         sub = df[(df.metric == "hausdorff") & df.method.isin(["spahm_plain", "spahm_uncertainty"])]
         paired = sub.pivot_table(index=["noise_noisy", "trial"], columns="method", values="value")
