@@ -202,6 +202,8 @@ def output_path(output, inputs):
 
 
 def fuse(args):
+    if args.seed < 0:
+        raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
     inputs = list(args.files) + list(args.variances or [])
     output = output_path(args.output, inputs)
     silos = [load_atoms(f) for f in args.files]

@@ -94,6 +94,8 @@ def test_other_bad_inputs(tmp_path, capsys):
     assert f"silo 0 ({neg})" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["fuse", str(neg)])  # -o is required
+    assert cli.main(["fuse", str(neg), "-o", str(tmp_path / "o.npz"), "--seed", "-1"]) == 2
+    assert "--seed must be a non-negative integer, got -1" in capsys.readouterr().err
 
 
 def test_console_entry_point_runs(silo_files, tmp_path):
