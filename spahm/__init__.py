@@ -2,7 +2,8 @@
 
 Public API:
 
-- :class:`SPAHM` - scikit-learn style estimator, ``SPAHM(...).fit(local_atoms)``;
+- :class:`SPAHM` - scikit-learn style estimator, ``SPAHM(...).fit(local_atoms)``; new silos
+  join a fitted model with ``partial_fit(new_silos)``;
 - :func:`match` - the same as a function returning a frozen :class:`MatchResult`;
 - :mod:`spahm.families` - conjugate exponential families (``SPAHM(family=...)``);
 - :func:`fuse_models` - fuse fitted scikit-learn / GPy / HDP-HMM models into a global model
