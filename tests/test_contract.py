@@ -52,3 +52,13 @@ def test_spahm_report_redraws_every_committed_run(tmp_path, run, capsys):
     assert (copy / "REPORT.md").is_file() and {p.name for p in copy.iterdir()} >= before
     text = (copy / "REPORT.md").read_text()
     assert f"## {report.run_config(copy).name}" in text
+
+
+@pytest.mark.parametrize("run", COMMITTED_RUNS, ids=[str(r) for r in COMMITTED_RUNS])
+def test_committed_runs_record_no_absolute_path(run):
+    for name in ("config.yaml", "provenance.json", "report.md"):
+        path = ROOT / run / name
+        if path.is_file():
+            assert str(ROOT) not in path.read_text(), f"{run / name} names {ROOT}"
+    output_dir = report.run_config(ROOT / run).get("output_dir")
+    assert output_dir is None or not output_dir.startswith("/"), f"{run}: output_dir {output_dir}"
