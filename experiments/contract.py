@@ -13,6 +13,14 @@ An experiment is a module under :mod:`experiments` (registered in
 
 ``plot`` and ``report`` work from the tidy rows alone (``cfg`` may be the saved config of a
 finished run), so ``spahm-report`` can redraw any committed run without recomputing it.
+Figure titles go through :func:`experiments._plots.title` (``title(cfg, "...")``), which adds
+the run's overrides of its experiment and profile defaults.
+
+What the runner adds around them: the root keys (``seed``, ``trials``, ``parallel``,
+``objective``...; typed by :mod:`experiments._schema`) are checked and the run directory is
+checked before ``validate``; nothing is written before the first trial finishes; finished
+trials are recorded in ``manifest.json`` and a resumed run keeps only those whose rows check
+out; the run's objective (``conf/objective/<name>.yaml``) is computed from the rows.
 """
 from __future__ import annotations
 
