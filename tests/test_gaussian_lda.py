@@ -308,9 +308,10 @@ def test_blocked_sampler_recovers_planted_topics_and_reports_diagnostics():
 def test_checkpoint_resume_gives_the_uninterrupted_chain(tmp_path, sampler):
     docs, emb, _, _ = _planted(1, K=3, n_docs=6, n_tokens=60)
     full = GaussianLDA(n_topics=3, n_iter=6, sampler=sampler, random_state=4).fit(docs, emb)
-    ckpt = tmp_path / "chain.npz"
-    GaussianLDA(n_topics=3, n_iter=2, sampler=sampler, random_state=4,
-                checkpoint=ckpt).fit(docs, emb)                       # "interrupted" after 2
+    ckpt = tmp_path / "ckpt"
+    cut = GaussianLDA(n_topics=3, n_iter=2, sampler=sampler, random_state=4,
+                      checkpoint=ckpt).fit(docs, emb)                 # "interrupted" after 2
+    assert cut.checkpoint_path_.parent == ckpt and cut.checkpoint_path_.is_file()
     resumed = GaussianLDA(n_topics=3, n_iter=6, sampler=sampler, random_state=4,
                           checkpoint=ckpt).fit(docs, emb)
     assert resumed.resumed_sweeps_ == 2
@@ -318,15 +319,16 @@ def test_checkpoint_resume_gives_the_uninterrupted_chain(tmp_path, sampler):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_allclose(full.log_joint_, resumed.log_joint_)
     np.testing.assert_allclose(full.changed_, resumed.changed_)
-    with pytest.raises(ValueError, match="other data or arguments"):
-        GaussianLDA(n_topics=3, n_iter=6, sampler=sampler, random_state=5,
-                    checkpoint=ckpt).fit(docs, emb)
+    # another seed (or data, or setting) is another chain: its own file, never this one's state
+    other = GaussianLDA(n_topics=3, n_iter=1, sampler=sampler, random_state=5,
+                        checkpoint=ckpt).fit(docs, emb)
+    assert other.resumed_sweeps_ == 0 and other.checkpoint_path_ != cut.checkpoint_path_
 
 
 def test_time_budget_stops_after_a_sweep_and_the_checkpoint_continues(tmp_path):
     docs, emb, _, _ = _planted(1, K=3, n_docs=6, n_tokens=60)
     full = GaussianLDA(n_topics=3, n_iter=4, sampler="blocked", random_state=4).fit(docs, emb)
-    ckpt = tmp_path / "chain.npz"
+    ckpt = tmp_path / "ckpt"
     cut = GaussianLDA(n_topics=3, n_iter=4, sampler="blocked", random_state=4, checkpoint=ckpt,
                       max_seconds=0.0).fit(docs, emb)
     assert cut.n_iter_ == 1 and len(cut.log_joint_) == 2

@@ -176,6 +176,7 @@ TINY = [
 
 def _tiny_cfg(tmp_path, out, extra=()):
     return _compose(TINY + [f"data.corpus_dir={tmp_path / 'silos'}",
+                            f"gaussian_lda.checkpoint_dir={tmp_path / 'ckpt'}",
                             f"data.reference_dir={tmp_path / 'ref'}", f"output_dir={out}", *extra])
 
 
@@ -208,7 +209,7 @@ def test_end_to_end_on_tiny_corpus(tiny_corpus):
                  "silo_topic_heatmap.png", "fig3_topic_pair.png", "gaussian_lda_mixing.png",
                  "artifacts/trial_0.json", "artifacts/gaussian_lda_sweeps_trial_0.csv"):
         assert (out / name).is_file(), name
-    assert not (out / "checkpoints").exists()          # removed once a trial's rows are saved
+    assert not list((tmp_path / "ckpt").glob("*.npz"))  # removed once a trial's rows are saved
     sweeps = pd.read_csv(out / "artifacts" / "gaussian_lda_sweeps_trial_0.csv")
     assert sorted(sweeps.chain.unique()) == [0, 1] and sweeps.sweep.max() == 2
     md = (out / "topics.md").read_text()

@@ -69,7 +69,6 @@ PAPER = {
                  "gaussian_lda": {"uci": -4.60, "time_s": 16 * 3600.0}},
 }
 ARTIFACTS = "artifacts"
-CHECKPOINTS = "checkpoints"
 #: Files in a corpus folder that are not texts (what the data scripts write beside them).
 NOT_TEXTS = ("MANIFEST.json", "MANIFEST.tsv", "SHA256SUMS")
 
@@ -363,10 +362,6 @@ def _lda(tr):
     return [("time_s", elapsed())]
 
 
-def _checkpoint(tr, chain):
-    if not tr.cfg.gaussian_lda.checkpoint or tr.trial.out_dir is None:
-        return None
-    return Path(tr.trial.out_dir) / CHECKPOINTS / f"gaussian_lda_trial{tr.trial.index}_chain{chain}.npz"
 
 
 def _gaussian_lda(tr):
@@ -382,7 +377,7 @@ def _gaussian_lda(tr):
         model = GaussianLDA(n_topics=int(g.n_topics), alpha=g.alpha, kappa0=float(g.kappa0),
                             nu0=g.nu0, psi0_scale=float(g.psi0_scale), n_iter=int(g.n_iter),
                             init=str(g.init), sampler=str(g.sampler),
-                            checkpoint=_checkpoint(tr, chain), max_seconds=budget,
+                            checkpoint=g.checkpoint_dir if g.checkpoint else None, max_seconds=budget,
                             random_state=tr.trial.seed_for("gaussian_lda", chain))
         model.fit(sample, c.embeddings)
         chains.append(model)
@@ -401,6 +396,7 @@ def _gaussian_lda(tr):
     tr.saved.update(glda_means=model.topic_means_, glda_tokens=model.topic_counts_.tolist())
     tr.saved["glda_diagnostics"] = pd.concat(diagnostics, ignore_index=True)
     tr.saved["glda_complete"] = all(m.n_iter_ == int(g.n_iter) for m in chains)
+    tr.saved["glda_checkpoints"] = [m.checkpoint_path_ for m in chains if m.checkpoint_path_]
     sweeps = np.concatenate([m.sweep_times_ for m in chains])
     resumed = sum(m.resumed_sweeps_ for m in chains)
     sweep_s = float(np.mean(sweeps)) if len(sweeps) else np.nan
@@ -487,12 +483,9 @@ def _save_artifacts(out_dir, index, tr, per_topic):
     if "glda_diagnostics" in tr.saved:
         atomic_write_csv(tr.saved["glda_diagnostics"],
                          out_dir / ARTIFACTS / f"gaussian_lda_sweeps_trial_{index}.csv")
-        folder = Path(out_dir) / CHECKPOINTS
         if tr.saved["glda_complete"]:        # else kept: resume=false continues the chains
-            for path in folder.glob(f"gaussian_lda_trial{index}_chain*.npz"):
-                path.unlink()                # the trial's rows are about to be written
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+            for path in tr.saved["glda_checkpoints"]:
+                path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- figures

@@ -61,7 +61,8 @@ class GaussianLDACfg:
     n_iter: int = 100
     n_chains: int = 2
     sampler: str = "blocked"                  # blocked | collapsed (experiments.topics.gaussian_lda)
-    checkpoint: bool = True                   # save every sweep under <run>/checkpoints, resume
+    checkpoint: bool = True                   # save every sweep under checkpoint_dir, resume
+    checkpoint_dir: str = "data/checkpoints/topics"
     max_seconds: Optional[float] = None       # wall-time budget of all chains together
     max_tokens: Optional[int] = None
     alpha: Optional[float] = None

@@ -102,8 +102,9 @@ class GaussianLDA:
         Token-by-token collapsed Gibbs (Das et al.) or the vectorised uncollapsed blocked
         Gibbs sampler of the same posterior (see the module docstring).
     checkpoint : path or None
-        ``.npz`` file written after every sweep; an existing one from the same data and
-        arguments is resumed.
+        Folder of checkpoints: the state after every sweep is saved there in a file named by
+        a hash of the data, the model's arguments and the seed (``checkpoint_path_``), and an
+        existing one is resumed, so only the same chain ever continues.
     max_seconds : float or None
         Stop after the sweep that takes the fit past this wall time (``n_iter_`` tells how
         many sweeps were done; with a checkpoint a later fit continues).
@@ -218,6 +219,8 @@ class GaussianLDA:
         groups = _Groups(words, doc_of, len(docs), emb.shape[0])
 
         fingerprint = self._fingerprint(words, doc_of, emb, K, alpha, nu0)
+        self.checkpoint_path_ = (None if self.checkpoint is None or self.random_state is None
+                                 else Path(self.checkpoint) / f"gaussian_lda_{fingerprint[:20]}.npz")
         saved = self._load_checkpoint(fingerprint)
         if saved is None:
             z = self._initial_topics(words, emb, K, rng)
@@ -281,8 +284,8 @@ class GaussianLDA:
         return h.hexdigest()
 
     def _load_checkpoint(self, fingerprint):
-        path = None if self.checkpoint is None else Path(self.checkpoint)
-        if path is None or not path.is_file() or self.random_state is None:
+        path = self.checkpoint_path_
+        if path is None or not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as f:
             if str(f["fingerprint"]) != fingerprint:
@@ -297,7 +300,7 @@ class GaussianLDA:
                     json.loads(str(f["rng_state"])))
 
     def _save_checkpoint(self, fingerprint, z, history, sweeps, rng):
-        if self.checkpoint is None or self.random_state is None:
+        if self.checkpoint_path_ is None:
             return
         from experiments._runner import _atomic_write
 
@@ -307,7 +310,7 @@ class GaussianLDA:
                          rng_state=json.dumps(rng.bit_generator.state),
                          **{k: np.asarray(v, dtype=float) for k, v in history.items()})
 
-        _atomic_write(self.checkpoint, write)
+        _atomic_write(self.checkpoint_path_, write)
 
     def _initial_topics(self, words, emb, K, rng):
         if self.init == "random":
