@@ -34,6 +34,10 @@ SIGMA_PRIOR_DOF = 1.0
 SINGLETON_DOF = 0.5
 
 
+# Entries below this largest magnitude are standardised directly; others are divided by it first.
+_SAFE_MAGNITUDE = (1e-100, 1e100)
+
+
 class Hyperparameters(NamedTuple):
     """Gaussian SPAHM hyperparameters, per dimension: prior mean, prior variance sigma0^2 and
     observation variance sigma^2 (``s`` is ``None`` when it could not be estimated)."""
@@ -57,6 +61,9 @@ def standardisation(atoms, fallback_scale=1.0):
     top = float(np.max(np.abs(atoms)))
     if top == 0.0:
         return 0.0, float(fallback_scale)
+    if _SAFE_MAGNITUDE[0] < top < _SAFE_MAGNITUDE[1]:  # squares cannot overflow or underflow
+        centre, scale = float(atoms.mean()), float(atoms.std())
+        return centre, (scale if scale > 0.0 else float(fallback_scale))
     unit = atoms / top
     centre = float(unit.mean())
     spread = float(unit.std())

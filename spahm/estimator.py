@@ -37,16 +37,31 @@ def _canonical_order(silos, variances):
     keys, rows = [], []
     for j, atoms in enumerate(silos):
         key = atoms if variances is None else np.hstack([atoms, variances[j]])
-        perm = np.lexsort(key.T[::-1])
+        perm = np.argsort(key[:, 0], kind="stable")
+        first = key[perm, 0]
+        if np.any(first[1:] == first[:-1]):  # ties in the first column: full lexicographic sort
+            perm = np.lexsort(key.T[::-1])
         rows.append(perm)
         keys.append(key[perm].ravel())
     sizes = np.array([len(a) for a in silos])
     order = []
     for size in np.unique(sizes)[::-1]:
         group = np.flatnonzero(sizes == size)
-        flat = np.vstack([keys[j] for j in group])
-        order.extend(group[np.lexsort(flat.T[::-1])].tolist())
+        order.extend(sorted(group.tolist(), key=lambda j: _Lexicographic(keys[j])))
     return order, rows
+
+
+class _Lexicographic:
+    """Sort key comparing two flat arrays lexicographically, at their first difference."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values):
+        self.values = values
+
+    def __lt__(self, other):
+        differ = np.flatnonzero(self.values != other.values)
+        return bool(differ.size) and bool(self.values[differ[0]] < other.values[differ[0]])
 
 
 @dataclass

@@ -231,3 +231,13 @@ def test_empirical_bayes_does_not_merge_silos_that_share_nothing(gamma0):
     result = match(silos, sigma=0.1, sigma0=1.0, gamma0=gamma0, random_state=0)
     assert result.n_global_atoms >= 245
     assert result.hyperparameters["sigma0"] == pytest.approx(1.0, rel=0.1)
+
+
+def test_permutation_invariance_with_ties_in_the_first_coordinate():
+    rng = np.random.default_rng(3)
+    base = np.array([[1.0, 5.0], [1.0, 2.0], [0.0, 3.0], [1.0, -4.0]])
+    silos = [base + rng.normal(0, 0.05, base.shape) * [0, 1] for _ in range(4)]  # x stays tied
+    shuffled = [s[rng.permutation(4)] for s in silos[::-1]]
+    a, b = match(silos, random_state=0), match(shuffled, random_state=0)
+    np.testing.assert_array_equal(a.global_atoms, b.global_atoms)
+    assert a.hyperparameters == b.hyperparameters
