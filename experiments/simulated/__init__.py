@@ -296,12 +296,12 @@ def _fixed(cfg, df):
     return int(j), float(s)
 
 
-def _stats(df, metric):
-    """Mean, sd, count and the range over trials per (sigma_local, J, method)."""
-    by = ["sigma_local", "J", "method"]
-    stats = summarise(df, metric, by)
+def trial_stats(df, metric, by=("sigma_local", "J", "method")):
+    """Mean, sd, count and the range over trials (``lo``, ``hi``: the figures' band) of one
+    metric per ``by`` group."""
+    by = list(by)
     spread = df[df.metric == metric].groupby(by, sort=False)["value"].agg(lo="min", hi="max")
-    return stats.merge(spread.reset_index(), on=by)
+    return summarise(df, metric, by).merge(spread.reset_index(), on=by)
 
 
 def _methods_in(stats):
@@ -316,7 +316,7 @@ def plot(df, out_dir, cfg=None):
     so it stays on the log axis); hollow squares are the paper's values."""
     out_dir = Path(out_dir)
     J0, s0 = _fixed(cfg, df)
-    stats = _stats(df, "hausdorff")
+    stats = trial_stats(df, "hausdorff")
     methods = _methods_in(stats)
     ylabel = "Hausdorff distance to true global atoms"
     written = [out_dir / "hausdorff_vs_sigma.png"]
@@ -395,7 +395,7 @@ def _table(stats, rows, row_label, methods, paper=None):
 def report(df, cfg=None) -> str:
     """Markdown: our Hausdorff beside the paper's, and where SPAHM beats both baselines."""
     J0, s0 = _fixed(cfg, df)
-    stats = _stats(df, "hausdorff")
+    stats = trial_stats(df, "hausdorff")
     methods = _methods_in(stats)
     counts = stats["count"]
     n_trials = (f"{counts.min()}" if counts.min() == counts.max()
@@ -425,7 +425,7 @@ def hyperparameter_errors(df, J0):
     one row per sigma and ``method`` = ``"<spahm method>:<estimate>"`` (the supplement's figure)."""
     frames = []
     for name in PAPER_HYPER:
-        s = _stats(df[df.J == J0], f"relerr_{name}_pct")
+        s = trial_stats(df[df.J == J0], f"relerr_{name}_pct")
         frames.append(s.assign(method=s["method"] + ":" + name))
     return pd.concat(frames, ignore_index=True)
 
@@ -491,7 +491,7 @@ def _local_kmeans_table(df):
 
 
 def paper_sigma_stats(J=20):
-    """The paper's Fig. 2 (left) values in the layout of :func:`_stats`."""
+    """The paper's Fig. 2 (left) values in the layout of :func:`trial_stats`."""
     return pd.DataFrame([
         {"sigma_local": s, "J": J, "method": m, "mean": PAPER_SIGMA[m][i]}
         for i, s in enumerate(PAPER_SIGMA["sigma_local"]) for m in PAPER_SIGMA if m in LABELS])

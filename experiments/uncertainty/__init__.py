@@ -32,7 +32,7 @@ from omegaconf import OmegaConf
 from experiments import _plots
 from experiments._runner import ConfigError, mean_sd, run_methods, stopwatch, summarise
 from experiments.simulated import (check_methods, check_positive, sample_atoms, sample_mixture,
-                                   validate_atoms)
+                                   trial_stats, validate_atoms)
 from experiments.simulated.kmeans import local_kmeans
 from spahm import match
 from spahm.adapters import centroid_variances
@@ -186,16 +186,9 @@ def trial(cfg, setting, trial, prepared=None):
 
 
 # ---------------------------------------------------------------------------- figure, report
-def _stats(df, metric):
-    by = ["noise_noisy", "method"]
-    stats = summarise(df, metric, by)
-    spread = df[df.metric == metric].groupby(by, sort=False)["value"].agg(lo="min", hi="max")
-    return stats.merge(spread.reset_index(), on=by)
-
-
 def plot(df, out_dir, cfg=None):
     """Hausdorff distance against the noise of the small silos (mean; band: range over trials)."""
-    stats = _stats(df, "hausdorff")
+    stats = trial_stats(df, "hausdorff", ["noise_noisy", "method"])
     methods = [m for m in LABELS if m in set(stats.method)]
     path = Path(out_dir) / "uncertainty_vs_plain.png"
     _plots.lines_with_paper(
@@ -210,7 +203,8 @@ def plot(df, out_dir, cfg=None):
 def report(df, cfg=None) -> str:
     """Markdown table of mean +- sd Hausdorff and atom counts per noise level, and the paired
     comparison of plain and uncertainty-aware SPAHM."""
-    h = _stats(df, "hausdorff").set_index(["noise_noisy", "method"])
+    by = ["noise_noisy", "method"]
+    h = trial_stats(df, "hausdorff", by).set_index(by)
     n = summarise(df, "n_atoms", ["noise_noisy", "method"]).set_index(["noise_noisy", "method"])
     methods = [m for m in LABELS if m in set(h.index.get_level_values("method"))]
     with_data = summarise(df, "n_atoms_with_data", ["noise_noisy"]).set_index("noise_noisy")
