@@ -105,10 +105,14 @@ def report(df, cfg=None) -> str:
             for name in ("sigma", "gamma0"):
                 if len(grid) and grid[name].nunique() > 1 and r[name] in (grid[name].min(),
                                                                           grid[name].max()):
-                    edges.append(f"{name} = {r[name]:g} in split {int(t)}")
+                    edges.append((name, r[name], int(t)))
         if edges:
+            at = {}
+            for name, value, t in edges:
+                at.setdefault((name, value), []).append(str(t))
             lines += ["", "At the edge of the grid (the best value may lie beyond it): "
-                      + "; ".join(edges) + "."]
+                      + "; ".join(f"{name} = {value:g} in split(s) {', '.join(ts)}"
+                                  for (name, value), ts in at.items()) + "."]
     if "spahm_eb" in methods:
         eb = df[df.method == "spahm_eb"].pivot_table(index="trial", columns="metric",
                                                       values="value")
