@@ -168,7 +168,8 @@ def test_end_to_end_smoke(tmp_path):
     cfg = _compose(["profile=quick", "trials=2", f"data.root={tmp_path / 'data'}",
                     f"output_dir={out}", "quiet=true", "n_jobs=1", "model.n_states=6",
                     "model.n_iter=6", "model.n_restarts=1", "model.n_init_states=3",
-                    "kmeans_matching.k=3", "kmeans_matching.n_init=2", "fusion.n_init=1"])
+                    "kmeans_matching.k=3", "kmeans_matching.n_init=2", "fusion.n_init=1",
+                    "model.prior_scale=1"])  # well-specified planted Gaussians: Fox et al.'s S
     df = run_experiment(cfg, mocap)
     assert set(df.method) == set(mocap.LABELS)
     assert sorted(df.trial.unique()) == [0, 1]
@@ -217,6 +218,6 @@ def test_real_data_one_trial(tmp_path):
                     f"output_dir={tmp_path}", "quiet=true"])
     df = run_experiment(cfg, mocap)
     acc = df[df.metric == "accuracy"].set_index("method").value
-    assert acc["spahm"] > acc["local"]
+    assert acc["full"] > max(acc["local"], acc["kmeans"]) and acc["spahm"] >= acc["local"]
     states = df[df.metric.str.startswith("n_states:silo")].value
     assert states.min() >= 2 and states.max() < cfg.model.n_states  # inferred, not truncated
