@@ -40,6 +40,7 @@ from experiments._runner import (
     ConfigError,
     DataMissingError,
     atomic_write_csv,
+    atomic_write_text,
     fit_per_silo,
     mean_sd,
     run_methods,
@@ -68,6 +69,7 @@ PAPER = {
 }
 PAPER_LOCAL_STATES = (9, 13)
 SEGMENTATIONS_DIR = "segmentations"
+BEHAVIOURS_FILE = "behaviours.txt"  # beside the segmentations: the names of behaviours 1..12
 
 
 # ---------------------------------------------------------------------------- config
@@ -332,6 +334,7 @@ def save_segmentations(path, data, segmentations):
         cols.update({m: np.asarray(seg[i]) for m, seg in segmentations.items()})
         frames.append(pd.DataFrame(cols))
     atomic_write_csv(pd.concat(frames, ignore_index=True), path)
+    atomic_write_text(Path(path).parent / BEHAVIOURS_FILE, "\n".join(data["behaviours"]) + "\n")
 
 
 # ---------------------------------------------------------------------------- figures
@@ -479,7 +482,11 @@ def _plot_segmentations(csv_path, path):
         ax.set_title(f"sequence {name}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
     axes[-1].set_xlabel("frame")
-    handles = [Patch(color=palette[k], label=f"behaviour {k + 1}") for k in range(n_true)]
+    names_file = Path(csv_path).parent / BEHAVIOURS_FILE
+    behaviours = names_file.read_text().split() if names_file.is_file() else []
+    if len(behaviours) < n_true:
+        behaviours = [f"behaviour {k}" for k in range(1, n_true + 1)]
+    handles = [Patch(color=palette[k], label=behaviours[k]) for k in range(n_true)]
     handles.append(Patch(color=extra[len(extra) // 2], label="unmatched states (greys)"))
     fig.tight_layout()
     fig.legend(handles=handles, loc="upper center", ncol=7, fontsize=7, bbox_to_anchor=(0.5, 0.0))
