@@ -693,15 +693,16 @@ def check_run(run_dir) -> RunCheck:
         where = f"trial {trial}" + (f" ({', '.join(f'{k}={v}' for k, v in setting)})" if setting else "")
         if manifest is not None:
             expected = manifest.get(key)
-            if expected is None:
+            if not isinstance(expected, dict):
                 problems.append(f"{metrics_path}: {where} is not recorded as finished in {MANIFEST_FILE}")
                 continue
             bad = []
             for label, path in (("metrics", metrics_path), ("timings", timings_path)):
-                got = _digest(parts[label])
-                if got != expected[label]:
-                    bad.append(f"{path.name} has {got['rows']} of its {expected[label]['rows']} rows"
-                               if got["rows"] != expected[label]["rows"]
+                got, want = _digest(parts[label]), expected.get(label)
+                if got != want:
+                    rows = want.get("rows") if isinstance(want, dict) else None
+                    bad.append(f"{path.name} has {got['rows']} of its {rows} rows"
+                               if got["rows"] != rows
                                else f"{path.name}'s rows differ from their checksum")
             if bad:
                 problems.append(f"{run_dir}: {where} is damaged ({'; '.join(bad)})")

@@ -437,3 +437,12 @@ def test_resuming_a_finished_run_leaves_its_csv_byte_identical(clean_run):
     # a run from scratch gives the same metrics.csv, byte for byte
     run_fake(out, resume=False)
     assert len(CALLS) == 6 and (out / "metrics.csv").read_bytes() == before["metrics.csv"]
+
+
+def test_a_damaged_manifest_reruns_every_trial(clean_run, capsys):
+    out, rows = clean_run
+    (out / "manifest.json").write_text('{"trials": {"x": 1')
+    assert "manifest.json is damaged: no trial can be verified" in check_run(out).problems[0]
+    again = run_fake(out)
+    assert len(CALLS) == 6
+    pd.testing.assert_frame_equal(tidy(again), rows)
