@@ -266,3 +266,15 @@ def test_ordering_check_counts_a_difference_within_the_trials_spread_as_a_tie():
     assert simulated.check_ordering(stats) == [
         "- tie at sigma=1, J=20: SPAHM (true local atoms) 7.30 vs best baseline 7.00",
         "- does NOT hold at sigma=2, J=20: SPAHM (true local atoms) 9.00 vs best baseline 7.00"]
+
+
+def test_ordering_check_with_one_trial_per_point():
+    """One trial has no spread (sd NaN): only the 1% margin decides a tie."""
+    stats = pd.DataFrame([
+        {"sigma_local": 1.0, "J": 20, "method": "spahm_true", "mean": 7.3, "std": np.nan, "count": 1},
+        {"sigma_local": 1.0, "J": 20, "method": "kmeans_pooled", "mean": 7.0, "std": np.nan, "count": 1},
+        {"sigma_local": 1.0, "J": 30, "method": "spahm_true", "mean": 6.0, "std": 0.5, "count": 2},
+        {"sigma_local": 1.0, "J": 30, "method": "kmeans_pooled", "mean": 7.0, "std": 0.5, "count": 2},
+    ])
+    assert simulated.check_ordering(stats) == [
+        "- does NOT hold at sigma=1, J=20: SPAHM (true local atoms) 7.30 vs best baseline 7.00"]

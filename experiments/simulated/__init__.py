@@ -504,7 +504,7 @@ def check_ordering(stats):
     A difference smaller than its standard error over trials (or than 1% where there is no
     spread, as for the paper's read-off values) is reported as a tie, not a failure."""
     wide = stats.pivot_table(index=["sigma_local", "J"], columns="method", values="mean")
-    spread = (stats.assign(se2=stats["std"] ** 2 / stats["count"])
+    spread = (stats.assign(se2=(stats["std"] ** 2 / stats["count"]).fillna(0.0))
               .pivot_table(index=["sigma_local", "J"], columns="method", values="se2")
               if {"std", "count"} <= set(stats) else None)
     baselines = [m for m in BASELINES if m in wide]
