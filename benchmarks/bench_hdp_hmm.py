@@ -1,6 +1,7 @@
 """Speed of the sticky HDP-HMM sampler on mocap6 (the motion-capture experiment's data).
 
-Prints, for one subject's three sequences (a local model) and for all six (the full model):
+The model settings are the experiment's defaults (experiments/mocap/config.py). Prints, for
+one subject's three sequences (a local model) and for all six (the full model):
 chain-sweeps per second of CPU time and of wall time (one sweep of one chain: Gibbs step,
 forward filter, backward sampler, split and merge moves), the split of one sweep's time between
 the filter/sampler and the rest, and the paper profile's estimated time per trial.
@@ -16,10 +17,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import spahm.models.hdp_hmm as hdp_hmm
+from dataclasses import asdict
+
 from experiments.mocap import load_mocap, partition
+from experiments.mocap.config import ModelCfg
 
 
 class _Timed:
@@ -44,7 +46,8 @@ def measure(sequences, sweeps, chains, seed=0):
         setattr(hdp_hmm, name, timer)
     try:
         wall, cpu = time.perf_counter(), time.process_time()
-        model = hdp_hmm.StickyHDPHMM(n_iter=sweeps, n_restarts=chains, random_state=seed).fit(sequences)
+        params = {**asdict(ModelCfg()), "n_iter": sweeps, "n_restarts": chains}
+        model = hdp_hmm.StickyHDPHMM(**params, random_state=seed).fit(sequences)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         for name, fn in originals.items():
