@@ -701,7 +701,9 @@ def report(df, cfg=None) -> str:
                 f"{_cell(df, m, f'distinct_{n}', 1)}{' (%d)' % p['distinct'] if 'distinct' in p else ''} | "
                 f"{_cell(df, m, f'diversity_{n}')} |")
         lines.append("")
-    lines += ["### Time", "", "| method | wall (s) | silos in sequence (s) | CPU (s) |",
+    lines += ["### Time", "", "Wall time depends on what else the machine runs; CPU time (one "
+              "thread, the silos' local fits summed) is the fairer figure on a shared machine.", "",
+              "| method | wall (s) | silos in sequence (s) | CPU (s) |",
               "|---|---|---|---|"]
     for m in methods:
         lines.append(f"| {LABELS[m]} | {_cell(df, m, 'time_s', 1)} | "
@@ -714,14 +716,16 @@ def report(df, cfg=None) -> str:
                       "(the run's gaussian_lda.max_seconds budget); its topics and scores are "
                       "those of the last sweep done. Its chains are checkpointed: rerun the same "
                       "command with resume=false to continue them."]
-        lines += ["", f"Gaussian LDA: {g('tokens_used', 0)} of {g('tokens_total', 0)} tokens; "
-                  f"{g('sweep_time_s')} s per sweep ({g('sweeps_run_now', 0)} sweeps run now, "
-                  f"{g('sweeps_resumed', 0)} resumed from checkpoints); one chain of "
-                  f"{g('sweeps', 0)} sweeps over all tokens at this cost: {g('chain_time_s', 0)} s "
-                  f"(paper: 16 h). Share of tokens moved in the last sweep: "
-                  f"{g('moved_last_sweep', 4)} (the sampler's conditionals expected "
-                  f"{g('expected_moved_last_sweep', 4)}); non-empty topics: "
-                  f"{g('nonempty_topics', 1)}. Per-sweep diagnostics of every chain: "
+        plain = lambda k, d=0: f"{_mean(df, 'gaussian_lda', k):,.{d}f}"  # noqa: E731
+        sci = lambda k: f"{_mean(df, 'gaussian_lda', k):.1e}"  # noqa: E731
+        lines += ["", f"Gaussian LDA: {plain('tokens_used')} of {plain('tokens_total')} tokens, "
+                  f"{g('sweep_time_s')} s wall per sweep ({plain('sweeps_run_now')} sweeps run "
+                  f"now, {plain('sweeps_resumed')} resumed from checkpoints, per trial); one chain "
+                  f"of {plain('sweeps')} sweeps over all tokens at this cost: "
+                  f"{g('chain_time_s', 0)} s (paper: 16 h). Share of tokens moved in the last "
+                  f"sweep: {sci('moved_last_sweep')} (the sampler's conditionals expected "
+                  f"{sci('expected_moved_last_sweep')}); non-empty topics: "
+                  f"{plain('nonempty_topics')}. Per-sweep diagnostics of every chain: "
                   "artifacts/gaussian_lda_sweeps_trial_*.csv and gaussian_lda_mixing.png."]
     lines += ["", "### Expected ordering (paper): SPAHM more coherent than Gaussian LDA, and "
               "much faster", ""]
