@@ -516,7 +516,7 @@ def topics_markdown(art, titles=None) -> str:
     if titles:
         lines += ["Silos: " + "; ".join(f"{_short(n)} = {titles[_short(n)]}" for n in names
                                         if _short(n) in titles), ""]
-    lines += [f"| # | silos | UCI ({(uci_key or '-').replace('_', ', top ')}) | top words | used by |",
+    lines += [f"| # | silos | UCI ({'top ' + uci_key[4:] if uci_key else '-'}) | top words | used by |",
               "|---|---|---|---|---|"]
     for i in np.argsort(-pop, kind="stable"):
         users = np.flatnonzero(usage[:, i] > 0)
