@@ -17,6 +17,7 @@ with one column per swept key.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -236,7 +237,9 @@ def section(run_dir, plots=True, df=None, cfg=None, title=None):
 def _relative(text, run, relative_to):
     if relative_to is None:
         return text
-    rel = Path(run).resolve().relative_to(Path(relative_to).resolve()).as_posix()
+    # relpath, not Path.relative_to: a report written outside the run directory (--out
+    # /tmp/r.md) links back with "../" parts instead of failing.
+    rel = Path(os.path.relpath(Path(run).resolve(), Path(relative_to).resolve())).as_posix()
     return text.replace(f"]({Path(run).as_posix()}/", f"]({rel}/").replace(f"`{run}`", f"`{rel}`")
 
 

@@ -83,3 +83,15 @@ def test_optuna_sweeper_tunes_the_objective(tmp_path):
     assert best.best_value == pytest.approx(min(values))
     assert report.main([str(sweep), "--no-plots"]) == 0
     assert "### `fusion.sigma`" in (sweep / "REPORT.md").read_text()
+
+
+def test_report_written_outside_the_run_links_back_to_its_figures(tmp_path):
+    run = tmp_path / "runs" / "one"
+    done = subprocess.run([sys.executable, "-m", "experiments.cli", *TINY,
+                           f"hydra.run.dir={run}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "elsewhere" / "r.md"
+    assert report.main([str(run), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "](../runs/one/hausdorff_vs_sigma.png)" in text

@@ -292,7 +292,8 @@ def plot(df, out_dir, cfg=None):
             _plots.lines_with_paper(
                 sub, "alpha_plot", shown, labels, None,
                 "Dirichlet alpha of the label skew (rightmost point: homogeneous split)", ylabel,
-                f"digits, J = {j_alpha} silos", path, logx=True, logy=metric == "n_hidden")
+                _plots.title(cfg, f"digits, J = {j_alpha} silos"), path, logx=True,
+                logy=metric == "n_hidden")
             paths.append(path)
         for alpha in alphas_j:
             sub = stats[stats.alpha == alpha]
@@ -301,7 +302,7 @@ def plot(df, out_dir, cfg=None):
             tag = "homogeneous" if math.isinf(alpha) else f"alpha{alpha:g}"
             path = out_dir / f"{metric}_vs_J_{tag}.png"
             _plots.lines_with_paper(sub, "J", shown, labels, None, "silos J", ylabel,
-                                    f"digits, {_alpha_text(alpha)}", path,
+                                    _plots.title(cfg, f"digits, {_alpha_text(alpha)}"), path,
                                     logy=metric == "n_hidden")
             paths.append(path)
     return paths

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments import _plots
 from experiments._runner import save_figure, summarise
 from experiments.temperature.tables import (GRID, KIND, LABELS, PAPER_RMSE, VALIDATION,
                                             grid_table, methods_in, predictions_frame)
@@ -30,15 +31,15 @@ def plot(df, out_dir, cfg=None) -> list[Path]:
 
     matplotlib.use("Agg")
     out_dir = Path(out_dir)
-    paths = [_bars(df, out_dir, kind) for kind in ("rmse", "nlpd")]
+    paths = [_bars(df, out_dir, kind, cfg) for kind in ("rmse", "nlpd")]
     if GRID in set(df.method):
-        paths.append(_sensitivity(df, out_dir))
+        paths.append(_sensitivity(df, out_dir, cfg))
     if (out_dir / "predictions.csv").is_file():
-        paths.append(_predictions(out_dir))
+        paths.append(_predictions(out_dir, cfg))
     return paths
 
 
-def _bars(df, out_dir, kind):
+def _bars(df, out_dir, kind, cfg):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
@@ -63,13 +64,14 @@ def _bars(df, out_dir, kind):
         handles.append(axes[0].scatter([], [], marker="D", color="black",
                                        label="paper Table 1 (GSOD, 50 states)"))
     axes[1].legend(handles=handles, fontsize=7, loc="upper right")
+    fig.suptitle(_plots.title(cfg, f"Temperature forecasting: {kind.upper()}"), y=1.02)
     fig.tight_layout()
     path = out_dir / f"{kind}.png"
     save_figure(fig, path)
     return path
 
 
-def _sensitivity(df, out_dir):
+def _sensitivity(df, out_dir, cfg):
     import matplotlib.pyplot as plt
 
     test, val = grid_table(df, GRID), grid_table(df, VALIDATION)
@@ -96,14 +98,15 @@ def _sensitivity(df, out_dir):
         ax.set_title(f"SPAHM with fixed hyperparameters: RMSE {where}")
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7)
-    fig.suptitle("Sensitivity (not used for choosing): every grid point", y=1.02)
+    fig.suptitle(_plots.title(cfg, "Sensitivity (not used for choosing): every grid point"),
+                 y=1.02)
     fig.tight_layout()
     path = out_dir / "sensitivity.png"
     save_figure(fig, path)
     return path
 
 
-def _predictions(out_dir):
+def _predictions(out_dir, cfg):
     import matplotlib.pyplot as plt
 
     pred = predictions_frame(out_dir / "predictions.csv")
@@ -124,7 +127,7 @@ def _predictions(out_dir):
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.08))
-    fig.suptitle("One-day-ahead forecasts, test days of split 0", y=1.0)
+    fig.suptitle(_plots.title(cfg, "One-day-ahead forecasts, test days of split 0"), y=1.0)
     fig.tight_layout()
     path = out_dir / "predictions.png"
     save_figure(fig, path)
