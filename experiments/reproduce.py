@@ -19,6 +19,8 @@ from pathlib import Path
 from experiments import EXPERIMENTS
 from experiments._runner import METRICS_FILE, DataMissingError, _git_commit
 from experiments.report import write_report
+from experiments.verdicts import table as verdict_table
+from experiments.verdicts import verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "paper")
@@ -104,7 +106,11 @@ def main(argv=None):
             failed[name] = f"{type(exc).__name__}: {exc}"
             print(f"[reproduce] {name}: FAILED: {failed[name]}", file=sys.stderr)
 
-    preamble = [f"Profile: **{args.profile}**. Commit: `{_git_commit()}`. "
+    preamble = ["## The paper's claims here", "",
+                "Computed from the committed runs by `experiments/verdicts.py` (the README "
+                "holds the same table); a tie is not a failure.", "",
+                verdict_table(verdicts(args.results), link_prefix="../"),
+                f"Profile: **{args.profile}**. Commit: `{_git_commit()}`. "
                 f"Regenerate with `make reproduce` (quick) or `make paper`; redraw figures from "
                 f"the saved CSVs with `spahm-report results/<experiment>/<profile>`.", ""]
     for name, verdict in rerun.items():
