@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from experiments import EXPERIMENTS
-from experiments._runner import METRICS_FILE, DataMissingError, _git_commit
+from experiments._runner import METRICS_FILE, DataMissingError, _git_commit, atomic_write_text
 from experiments.report import write_report
+from experiments.verdicts import replace_block, verdicts
 from experiments.verdicts import table as verdict_table
-from experiments.verdicts import verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "paper")
@@ -137,6 +137,11 @@ def main(argv=None):
     write_report(runs, report, title=f"SPAHM reproduction report ({args.profile} profile)",
                  preamble="\n".join(preamble), plots=False, relative_to=report.parent)
     print(f"[reproduce] report: {report}")
+    if args.results.resolve() == (ROOT / "results").resolve():
+        readme = ROOT / "README.md"
+        atomic_write_text(readme, replace_block(readme.read_text(),
+                                                verdict_table(verdicts(args.results))))
+        print(f"[reproduce] verdict table of {readme} rewritten from the runs")
     return 1 if (missing or failed) else 0
 
 
