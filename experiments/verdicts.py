@@ -63,7 +63,10 @@ def _stats(df, method, metric, **where):
 
 
 def _compare(better, worse, higher_is_better):
-    """'ok', 'tie' or 'fails' for "better beats worse" given (mean, sd) pairs."""
+    """'ok', 'tie' or 'fails' for "better beats worse" given (mean, sd) pairs ('missing' if
+    the run has no such rows)."""
+    if math.isnan(better[0]) or math.isnan(worse[0]):
+        return "missing"
     gap = (better[0] - worse[0]) * (1 if higher_is_better else -1)
     spread = max(better[1], worse[1])
     if abs(gap) <= spread:
@@ -72,6 +75,8 @@ def _compare(better, worse, higher_is_better):
 
 
 def _judge(outcomes):
+    if not outcomes or "missing" in outcomes:
+        return "not run here"
     if "fails" in outcomes:
         return "does not hold"
     if outcomes and all(o == "tie" for o in outcomes):
@@ -80,6 +85,8 @@ def _judge(outcomes):
 
 
 def _close(ours, paper):
+    if math.isnan(ours):
+        return "not run here"
     return "holds" if abs(ours - paper) <= CLOSE * abs(paper) else "does not hold"
 
 
@@ -120,6 +127,10 @@ def simulated(results):
     out.append(Verdict(app, claims[1], papers[1], f"{at1[0]:.2f} +- {at1[1]:.2f}",
                        _close(at1[0], 7.6), why))
     js = sorted(df[np.isclose(df.sigma_local, 1.0)].J.unique())
+    if len(js) < 2:
+        out.append(Verdict(app, claims[2], papers[2], "no J sweep at sd 1 in the run",
+                           "not run here", why))
+        return out
     first = _stats(df, "spahm_true", "hausdorff", sigma_local=1.0, J=js[0])
     last = _stats(df, "spahm_true", "hausdorff", sigma_local=1.0, J=js[-1])
     out.append(Verdict(app, claims[2], papers[2],
@@ -183,11 +194,15 @@ def mocap(results):
                            _judge(outcomes), why))
     cpu = df[df.metric == "cpu_time_s"].pivot_table(index="trial", columns="method",
                                                     values="value")
-    ratio = (cpu["spahm"] / cpu["full"]).to_numpy()
-    out.append(Verdict(app, claims[2], papers[2],
-                       f"CPU {ratio.mean():.2f} +- {ratio.std(ddof=1):.2f} x the full model's",
-                       "holds" if ratio.mean() + ratio.std(ddof=1) < 0.5 else "does not hold",
-                       why))
+    if {"spahm", "full"} <= set(cpu.columns):
+        ratio = (cpu["spahm"] / cpu["full"]).to_numpy()
+        sd = ratio.std(ddof=1) if len(ratio) > 1 else 0.0
+        out.append(Verdict(app, claims[2], papers[2],
+                           f"CPU {ratio.mean():.2f} +- {sd:.2f} x the full model's",
+                           "holds" if ratio.mean() + sd < 0.5 else "does not hold", why))
+    else:
+        out.append(Verdict(app, claims[2], papers[2], "no CPU times of SPAHM and the full model",
+                           "not run here", why))
     local, fused = _stats(df, "local", "n_states"), _stats(df, "spahm", "n_states")
     out.append(Verdict(app, claims[3], papers[3],
                        f"{local[0]:.1f} local states in all -> {fused[0]:.1f} +- {fused[1]:.1f}",
@@ -220,7 +235,8 @@ def temperature(results):
         out.append(Verdict(app, f"{claims[2]}, {label}", papers[2],
                            f"{comp[0]:.3f} of the local points kept (sigma chosen on "
                            "validation days)",
-                           "holds" if comp[0] < 0.5 else "does not hold", why))
+                           "not run here" if math.isnan(comp[0])
+                           else "holds" if comp[0] < 0.5 else "does not hold", why))
     return out
 
 
