@@ -52,7 +52,7 @@ TIMINGS_FILE = "timings.csv"
 TIMING_SUFFIX = "time_s"
 TIDY_COLUMNS = ("trial", "seed", "method", "metric", "value")
 _PACKAGES = ("spahm", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "hydra-core",
-             "GPy", "nltk", "joblib")
+             "GPy", "nltk", "joblib", "gensim", "pyarrow")
 
 
 class DataMissingError(FileNotFoundError):

@@ -61,11 +61,13 @@ def install_hint(name, profile) -> str:
     from experiments.reproduce import DATA
 
     plain, local = [], []
-    for module, args, folder in DATA.get((name, profile), []):
+    for module, args, folder, offline in DATA.get((name, profile), []):
         line = " ".join(["python -m", module, *args])
         plain.append(line)
         if folder is not None and (SHARED_DATA / folder).is_dir():
             local.append(f"{line} --from {os.path.relpath(SHARED_DATA / folder)}")
+        elif offline and SHARED_DATA.is_dir():
+            local.append(" ".join([line, *offline]))
     if not plain:
         return "install the data the message names, then rerun the same command"
     hint = "install it with: " + " && ".join(plain)
