@@ -571,7 +571,7 @@ def plot(df, out_dir, cfg=None):
         _plots.bars_with_paper(table, f"{name}, top {n} words (higher is better)", path,
                                paper={LABELS[m]: paper.get(m, {}).get(metric) for m in methods
                                       if metric in paper.get(m, {})},
-                               title=f"{name} on the reference; paper: trainvocab")
+                               title=_plots.title(cfg, f"{name} on the reference; paper: trainvocab"))
         paths.append(path)
 
     times = summarise(df, "time_s").set_index("method").reindex(methods)
@@ -581,7 +581,7 @@ def plot(df, out_dir, cfg=None):
         _plots.bars_with_paper(times, "wall time (s)", path,
                                paper={LABELS[m]: PAPER["headline"][m]["time_s"] for m in methods
                                       if m in PAPER["headline"]},
-                               title="wall time (SPAHM: silos in parallel + fusion)")
+                               title=_plots.title(cfg, "wall time (SPAHM: silos in parallel + fusion)"))
         paths.append(path)
 
     sweeps = sorted(Path(out_dir, ARTIFACTS).glob("gaussian_lda_sweeps_trial_*.csv"))
@@ -599,6 +599,7 @@ def plot(df, out_dir, cfg=None):
         for ax in axes:
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
+        fig.suptitle(_plots.title(cfg, "Gaussian LDA mixing"), y=1.02)
         path = out_dir / "gaussian_lda_mixing.png"
         _plots.save_figure(fig, path)
         paths.append(path)
@@ -615,8 +616,8 @@ def plot(df, out_dir, cfg=None):
     ax.set_yticks(np.arange(len(art["silo_names"])),
                   [_short(n) for n in art["silo_names"]], fontsize=5)
     ax.set_xlabel("global topic (most popular first)")
-    ax.set_title("share of each silo's tokens in local topics matched to each global topic",
-                 fontsize=9)
+    ax.set_title(_plots.title(cfg, "share of each silo's tokens in local topics matched to each "
+                              "global topic"), fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.03)
     path = out_dir / "silo_topic_heatmap.png"
     _plots.save_figure(fig, path)
