@@ -40,6 +40,9 @@ class FusionCfg:
     popularity_cap: Optional[int] = 10
     max_global_atoms: Optional[int] = None
     n_init: int = 1
+    #: Shrinkage of the empirical-Bayes sigma^2; null: the library's robust default, 0: the
+    #: plain moment estimator of METHOD.md and the authors' released code.
+    sigma_prior_dof: Optional[float] = None
 
 
 @dataclass

@@ -193,8 +193,10 @@ class GaussianState(_StateBase):
     which of ``(mu0, s, s0)`` are re-estimated per dimension.
     """
 
-    def __init__(self, silos, s, s0, mu0, per_dim, gamma0, popularity_cap, max_atoms):
+    def __init__(self, silos, s, s0, mu0, per_dim, gamma0, popularity_cap, max_atoms,
+                 prior_dof=None):
         self._init_common(silos, gamma0, popularity_cap, max_atoms)
+        self.prior_dof = prior_dof
         self.dim = self.atoms.shape[1]
         self.per_dim = per_dim
         full = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (self.dim,)).copy()  # noqa: E731
@@ -269,7 +271,7 @@ class GaussianState(_StateBase):
     def update_hyperparameters(self):
         L = self.L
         hyper = core.update_hyperparameters(self.sums[:L], self.sumsq[:L], self.counts[:L],
-                                            self.per_dim)
+                                            self.per_dim, self.prior_dof)
         self.mu0, self.s0 = hyper.mu0, hyper.s0
         if hyper.s is not None:
             self.s = hyper.s
@@ -303,8 +305,10 @@ class FamilyState(_StateBase):
 
     _row_arrays = ("sums", "counts", "lml")
 
-    def __init__(self, silos, variances, family, gamma0, popularity_cap, max_atoms):
+    def __init__(self, silos, variances, family, gamma0, popularity_cap, max_atoms,
+                 prior_dof=None):
         self._init_common(silos, gamma0, popularity_cap, max_atoms)
+        self.prior_dof = prior_dof
         self.variances = None if variances is None else np.vstack(variances)
         self.family = family
         self.sums = self.lml = None
@@ -341,7 +345,8 @@ class FamilyState(_StateBase):
         self._refresh_rows(np.arange(self.L))
 
     def update_hyperparameters(self):
-        family = self.family.reestimate(self.atoms, self.variances, self.z, self.L, None)
+        family = self.family.reestimate(self.atoms, self.variances, self.z, self.L, None,
+                                        prior_dof=self.prior_dof)
         if family is not self.family:
             self.family = family
             self._atoms_changed()

@@ -84,7 +84,7 @@ class Family:
         """Posterior mean of each global atom, shape ``(L, D)``."""
         raise NotImplementedError
 
-    def reestimate(self, atoms, variances, z, n_global, per_dimension):
+    def reestimate(self, atoms, variances, z, n_global, per_dimension, prior_dof=None):
         """Empirical-Bayes update after a pass; families without one return ``self``."""
         return self
 
@@ -189,14 +189,15 @@ class Gaussian(Family):
         W, Q = stats[..., :D], stats[..., D:]
         return (self.mu / self.s0 + W) / (1.0 / self.s0 + Q)
 
-    def reestimate(self, atoms, variances, z, n_global, per_dimension=None):
+    def reestimate(self, atoms, variances, z, n_global, per_dimension=None, prior_dof=None):
         per_dimension = self.per_dim if per_dimension is None else per_dimension
         counts = np.bincount(z, minlength=n_global).astype(float)
         sums = np.zeros((n_global, atoms.shape[1]))
         sumsq = np.zeros_like(sums)
         np.add.at(sums, z, atoms)
         np.add.at(sumsq, z, atoms**2)
-        mu0, s0, s_total = core.update_hyperparameters(sums, sumsq, counts, per_dimension)
+        mu0, s0, s_total = core.update_hyperparameters(sums, sumsq, counts, per_dimension,
+                                                       prior_dof)
         out = Gaussian(self.sigma, self.sigma0, self.mu0)
         out.per_dim = self.per_dim
         out.mu, out.s0 = mu0, s0

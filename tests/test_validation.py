@@ -51,6 +51,9 @@ BAD_PARAMS = [
     ({"mu0": 1j}, "mu0 must be real"),
     ({"optimize_hyperparameters": "yes"}, "optimize_hyperparameters must be True or False"),
     ({"sigma0": 1e-200, "sigma": 1e-200}, r"sigma=1e-200 is too far from the atoms' spread"),
+    ({"sigma_prior_dof": -1.0}, "sigma_prior_dof must be None or a finite number >= 0"),
+    ({"sigma_prior_dof": "none"}, "sigma_prior_dof must be None or a finite number >= 0"),
+    ({"sigma_prior_dof": np.inf}, "sigma_prior_dof must be None or a finite number >= 0"),
 ]
 
 
