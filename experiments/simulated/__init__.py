@@ -323,7 +323,7 @@ def plot(df, out_dir, cfg=None):
     _plots.lines_with_paper(
         stats[stats.J == J0], "sigma_local", methods, LABELS, PAPER_SIGMA,
         xlabel="local noise sd $\\sigma$", ylabel=ylabel,
-        title=f"Simulated data, J = {J0} ({_setting_name(cfg)})", path=written[-1],
+        title=_plots.title(cfg, f"Simulated data, J = {J0} ({_setting_name(cfg)})"), path=written[-1],
         logx=True, logy=True)
     by_J = stats[stats.sigma_local == s0]
     if by_J.J.nunique() > 1:
@@ -337,7 +337,7 @@ def plot(df, out_dir, cfg=None):
         written.append(out_dir / "hausdorff_vs_J.png")
         _plots.lines_with_paper(
             by_J, "J", methods, LABELS, None, xlabel="number of silos J", ylabel=ylabel,
-            title=f"Simulated data, $\\sigma$ = {s0:g} ({_setting_name(cfg)})", path=written[-1],
+            title=_plots.title(cfg, f"Simulated data, $\\sigma$ = {s0:g} ({_setting_name(cfg)})"), path=written[-1],
             decorate=paper_j)
     hyper = hyperparameter_errors(df, J0)
     kmeans_atoms = ("spahm_kmeans", "spahm_kmeans_maximin")  # the supplement's figure
@@ -360,7 +360,7 @@ def plot(df, out_dir, cfg=None):
         _plots.lines_with_paper(
             hyper, "sigma_local", keys, labels, None, xlabel="local noise sd $\\sigma$",
             ylabel="relative error of estimate (%)",
-            title=f"SPAHM's estimates on k-means atoms, J = {J0} ({_setting_name(cfg)})",
+            title=_plots.title(cfg, f"SPAHM's estimates on k-means atoms, J = {J0} ({_setting_name(cfg)})"),
             path=written[-1], logx=True, logy=True,
             colours=[colours[k.split(":")[1]] for k in keys], decorate=supplement_ranges)
     return written

@@ -195,7 +195,7 @@ def plot(df, out_dir, cfg=None):
         stats, "noise_noisy", methods, LABELS, None,
         xlabel="data noise sd in the small silos",
         ylabel="Hausdorff distance to true global atoms",
-        title="Unequal silos: plain vs uncertainty-aware SPAHM",
+        title=_plots.title(cfg, "Unequal silos: plain vs uncertainty-aware SPAHM"),
         path=path, logx=True)
     return [path]
 
