@@ -28,7 +28,7 @@ from experiments._runner import ConfigError, mean_sd, run_methods, stopwatch, su
 from spahm import match
 from spahm.metrics import hausdorff
 
-from .config import CENTROIDS_K, INITS
+from .config import ALGORITHMS, CENTROIDS_K, INITS
 from .kmeans import local_kmeans, pooled_kmeans
 
 LABELS = {
@@ -100,7 +100,10 @@ def validate_atoms(cfg):
 
 def validate(cfg):
     validate_atoms(cfg)
-    check_positive(cfg, ["data.M", "grid.J_at_sigma", "grid.sigma_at_J", "model.pooled_max_iter"])
+    check_positive(cfg, ["data.M", "grid.J_at_sigma", "grid.sigma_at_J", "model.pooled_max_iter",
+                         "model.pooled_batches"])
+    check_one_of(cfg, "model.pooled_algorithm", ALGORITHMS)
+
     check_positive(cfg, ["grid.sigma_local"], "a non-empty list of positive noise levels")
     check_positive(cfg, ["grid.J"], "a non-empty list of positive silo counts")
     if cfg.data.data_sd is not None:
@@ -234,8 +237,10 @@ class _Trial:
 
     def pooled(self, points, k, name):
         """k-means++ on pooled ``points``: Hausdorff, cluster count and the restarts' CPU time."""
-        model, fits = pooled_kmeans(points, k, self.trial, name, self.cfg.model.n_init,
-                                    self.cfg.model.pooled_max_iter, self.n_jobs, self.backend)
+        m = self.cfg.model
+        model, fits = pooled_kmeans(points, k, self.trial, name, m.n_init, m.pooled_max_iter,
+                                    m.pooled_batches, m.pooled_algorithm, self.n_jobs,
+                                    self.backend)
         return [("hausdorff", hausdorff(model.cluster_centers_, self.truth)),
                 ("n_atoms", len(model.cluster_centers_))], fits
 

@@ -16,6 +16,8 @@ from hydra.core.config_store import ConfigStore
 #: Local k-means seedings (``model.init``): scikit-learn's k-means++, or farthest-first
 #: (maximin) seeding that starts every cluster at the point farthest from those chosen so far.
 INITS = ("k-means++", "maximin")
+#: scikit-learn's k-means algorithms (``model.pooled_algorithm``).
+ALGORITHMS = ("lloyd", "elkan")
 #: How many clusters the "k-means on pooled local centroids" baseline asks for
 #: (``model.centroids_k``): ``L`` = data.L as the released code, ``true`` = the atoms in use.
 CENTROIDS_K = ("L", "true")
@@ -63,6 +65,12 @@ class KMeansCfg:
 @dataclass
 class ModelCfg(KMeansCfg):
     pooled_max_iter: int = 1000        # the two pooled baselines (released code: 1000)
+    # scikit-learn algorithm of the pooled baselines: elkan, the released code's (its
+    # scikit-learn <= 0.24 chose elkan for dense data); the same centres as lloyd, faster there.
+    pooled_algorithm: str = "elkan"    # one of ALGORITHMS
+    # Their n_init restarts run as this many (at most n_init) scikit-learn fits (in parallel over n_jobs), each
+    # sharing its preprocessing of the pooled data; a batch has its own seed.
+    pooled_batches: int = 2
     centroids_k: str = "L"             # one of CENTROIDS_K
 
 

@@ -46,8 +46,12 @@ def maximin_seeds(x, k, rng):
     return x[chosen]
 
 
-def fit_kmeans(x, k, seed, init="k-means++", n_init=8, max_iter=300, where="data"):
+def fit_kmeans(x, k, seed, init="k-means++", n_init=8, max_iter=300, algorithm="lloyd",
+               where="data"):
     """scikit-learn ``KMeans`` with ``k`` clusters from the given seeding; best of ``n_init``.
+
+    ``algorithm`` is scikit-learn's: ``"lloyd"`` or ``"elkan"`` (the same iterations and
+    centres, with the triangle inequality skipping distances; faster on many points).
 
     Runs on one thread (scikit-learn's numbers depend on its thread count, and parallelism
     comes from fitting silos or restarts at once), so the result does not depend on
@@ -60,9 +64,11 @@ def fit_kmeans(x, k, seed, init="k-means++", n_init=8, max_iter=300, where="data
         raise ValueError(f"k-means on {where}: needs at least k={k} points, got shape {x.shape}")
     with threadpool_limits(limits=1):
         if init == "k-means++":
-            return KMeans(k, n_init=n_init, max_iter=max_iter, random_state=seed).fit(x)
+            return KMeans(k, n_init=n_init, max_iter=max_iter, algorithm=algorithm,
+                          random_state=seed).fit(x)
         rng = np.random.default_rng(seed)
-        fits = (KMeans(k, init=maximin_seeds(x, k, rng), n_init=1, max_iter=max_iter).fit(x)
+        fits = (KMeans(k, init=maximin_seeds(x, k, rng), n_init=1, max_iter=max_iter,
+                       algorithm=algorithm).fit(x)
                 for _ in range(n_init))
         return min(fits, key=lambda m: m.inertia_)
 
@@ -84,11 +90,23 @@ def local_kmeans(silo_data, sizes, trial, model, n_jobs=1, backend=None):
                         backend=backend)
 
 
-def pooled_kmeans(x, k, trial, name, n_init, max_iter, n_jobs=1, backend=None):
-    """k-means++ on pooled points: ``n_init`` single restarts fitted at once (as the released
-    code's ``n_jobs``), the lowest inertia kept. Returns ``(model, SiloFits of the restarts)``."""
+def pooled_kmeans(x, k, trial, name, n_init, max_iter, batches=1, algorithm="lloyd", n_jobs=1,
+                  backend=None):
+    """k-means++ on pooled points, best of ``n_init`` restarts (lowest inertia).
+
+    The restarts run as ``batches`` (at most ``n_init``) scikit-learn fits of about ``n_init / batches`` restarts
+    each, fitted at once (as the released code's ``n_jobs``): one fit shares scikit-learn's
+    preprocessing of the pooled data (its copy, centring and variance) among its restarts.
+    Batch ``b`` is seeded by ``trial.seed_for(name, b)``, so the numbers depend on ``batches``
+    (like a seed) but never on ``n_jobs``. Returns ``(model, SiloFits of the batches)``.
+    """
     k = min(int(k), len(x))
-    settings = {"init": "k-means++", "n_init": 1, "max_iter": int(max_iter)}
-    fits = fit_per_silo(_fit_silo, [((x, k, name), settings)] * int(n_init), trial, name=name,
-                        n_jobs=n_jobs, backend=backend)
+    n_init = int(n_init)
+    batches = min(int(batches), n_init)
+    if batches < 1:
+        raise ValueError(f"pooled k-means on {name}: batches={batches}, expected at least 1")
+    sizes = [len(b) for b in np.array_split(np.arange(n_init), batches)]
+    jobs = [((x, k, name), {"init": "k-means++", "n_init": size, "max_iter": int(max_iter),
+                            "algorithm": algorithm}) for size in sizes]
+    fits = fit_per_silo(_fit_silo, jobs, trial, name=name, n_jobs=n_jobs, backend=backend)
     return min(fits.models, key=lambda m: m.inertia_), fits
