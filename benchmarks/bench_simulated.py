@@ -6,7 +6,7 @@ of this process and its worker processes (the silos' and pooled restarts' k-mean
 joblib workers); then the totals and the estimate for the profile's 10 trials.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_simulated.py [--n-jobs 2] [--trial 0]
-        [--points 1,20 1,100] [--override data.data_sd=null ...]
+        [--points 1,20 1,100] [--override variant=paper_text ...]
 
 On a busy machine wall time measures the neighbours; CPU time / number of cores is the wall
 time the profile needs on an idle machine with that many cores.

@@ -46,10 +46,22 @@ def test_profiles_compose(profile, trials, M):
     # iterations, k-means matching with L clusters
     assert cfg.data.data_sd == 0.1 and cfg.model.init == "k-means++" and cfg.model.n_init == 8
     assert cfg.model.pooled_max_iter == 1000 and cfg.model.centroids_k == "L"
+    assert cfg.model.pooled_algorithm == "elkan" and cfg.model.pooled_batches == 2
     if profile == "paper":
         assert list(cfg.grid.sigma_local) == [0.1, 0.5, 1.0, 2.0, 5.0, 10.0]
         assert list(cfg.grid.J) == [10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100]
         assert len(simulated.settings(cfg)) == 16  # Fig. 2's 17 points, (1, 20) on both curves
+
+
+def test_paper_text_variant_is_the_harder_setting_with_both_seedings():
+    cfg = compose(["experiment=simulated", "profile=paper", "variant=paper_text"])
+    assert cfg.data.data_sd is None and cfg.trials == 10 and cfg.data.M == 5000
+    assert "spahm_kmeans_maximin" in cfg.methods and "spahm_kmeans" in cfg.methods
+    assert simulated._setting_name(cfg).startswith("harder setting")
+    default = compose(["experiment=simulated", "profile=paper", "variant=released_code"])
+    assert default == compose(["experiment=simulated", "profile=paper"])
+    with pytest.raises(Exception, match="paper_text"):  # Hydra lists the variants it has
+        compose(["experiment=simulated", "variant=nope"])
 
 
 @pytest.mark.parametrize("override,key", [("data.Jx=3", "data.Jx"), ("model.n_init=many", "n_init"),
@@ -67,6 +79,8 @@ def test_mistyped_key_or_value_fails_at_composition(override, key):
     ("fusion.gamma0=0", "fusion.gamma0"),
     ("model.init=random", "model.init"),
     ("model.centroids_k=all", "model.centroids_k"),
+    ("model.pooled_algorithm=auto", "model.pooled_algorithm"),
+    ("model.pooled_batches=0", "model.pooled_batches"),
     ("methods=[spahm_true,nonsense]", "methods"),
 ])
 def test_impossible_values_fail_before_work(tmp_path, override, key):
@@ -130,6 +144,40 @@ def test_maximin_kmeans_finds_the_small_clusters():
 def test_fit_kmeans_names_the_silo_with_too_few_points():
     with pytest.raises(ValueError, match="silo 3: needs at least k=5 points"):
         kmeans.fit_kmeans(np.zeros((4, 2)), 5, seed=0, where="silo 3")
+
+
+@pytest.mark.parametrize("data_sd", [0.1, 2.0])
+def test_elkan_gives_lloyds_centres(data_sd):
+    """The pooled baselines' elkan (the released code's scikit-learn default) only skips
+    distances: from the same seed it ends at lloyd's centres after as many iterations."""
+    x, centres, _ = small_clusters()
+    x = x + np.random.default_rng(3).normal(0.0, data_sd, size=x.shape)
+    lloyd = kmeans.fit_kmeans(x, len(centres), seed=4, n_init=2, max_iter=1000)
+    elkan = kmeans.fit_kmeans(x, len(centres), seed=4, n_init=2, max_iter=1000,
+                              algorithm="elkan")
+    np.testing.assert_allclose(elkan.cluster_centers_, lloyd.cluster_centers_, rtol=0, atol=1e-9)
+    assert elkan.n_iter_ == lloyd.n_iter_
+
+
+def test_pooled_batches_seed_each_batch_and_keep_the_best_restart():
+    x, centres, _ = small_clusters()
+    trial = Trial(0, 0)
+    best, fits = kmeans.pooled_kmeans(x, len(centres), trial, "pooled", n_init=5, max_iter=100,
+                                      batches=2)
+    assert [m.n_init for m in fits.models] == [3, 2]  # 5 restarts in 2 fits
+    assert best.inertia_ == min(m.inertia_ for m in fits.models)
+    # batch b is KMeans(n_init=size) seeded by trial.seed_for("pooled", b), whatever n_jobs
+    again = kmeans.fit_kmeans(x, len(centres), trial.seed_for("pooled", 1), n_init=2,
+                              max_iter=100)
+    np.testing.assert_array_equal(fits.models[1].cluster_centers_, again.cluster_centers_)
+    _, parallel = kmeans.pooled_kmeans(x, len(centres), trial, "pooled", n_init=5,
+                                       max_iter=100, batches=2, n_jobs=2)
+    for a, b in zip(fits.models, parallel.models):
+        np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    # more batches than restarts: one restart per fit
+    _, single = kmeans.pooled_kmeans(x, len(centres), trial, "pooled", n_init=2, max_iter=100,
+                                     batches=8)
+    assert [m.n_init for m in single.models] == [1, 1]
 
 
 def test_local_fits_are_shared_and_do_not_depend_on_n_jobs(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ silo uses), plus the number of atoms, wall time and, for SPAHM, the relative err
 estimated hyperparameters.
 
 Run: ``spahm-experiment experiment=simulated profile=quick`` (or ``profile=paper``; the
-paper text's harder setting: ``data.data_sd=null``).
+paper text's harder setting: ``variant=paper_text``, conf/variant/).
 """
 from __future__ import annotations
 
@@ -374,7 +374,7 @@ def plot(df, out_dir, cfg=None):
 def _setting_name(cfg):
     data_sd = OmegaConf.select(cfg, "data.data_sd") if cfg is not None else None
     if cfg is not None and data_sd is None:
-        return "harder: silo data sd = sigma"
+        return "harder setting, variant=paper_text: silo data sd = sigma"
     return f"silo data sd {data_sd:g}" if data_sd is not None else "from CSV"
 
 
