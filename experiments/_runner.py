@@ -302,8 +302,23 @@ def run_methods(methods, selected, *args):
 
 # ---------------------------------------------------------------------------- summaries
 def summarise(df, metric, by=("method",)):
-    """Mean, sd and count over trials of one metric, grouped by ``by`` (a tidy frame)."""
-    sub = df[df.metric == metric]
+    """Mean, sd and count over trials of a tidy frame's values.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Tidy rows.
+    metric : str or None
+        The metric to keep; None keeps every metric (``by`` then normally includes "metric").
+    by : sequence of str
+        Columns to group by; groups come in order of first appearance.
+
+    Returns
+    -------
+    DataFrame
+        The ``by`` columns, then ``mean``, ``std`` and ``count``.
+    """
+    sub = df if metric is None else df[df.metric == metric]
     return sub.groupby(list(by), sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
 
 

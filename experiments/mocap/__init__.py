@@ -515,7 +515,7 @@ def report(df, cfg=None) -> str:
     compute relative to the full model, and the paper's claims checked."""
     methods = _methods(df)
     df = pd.concat([df, relative_times(df)], ignore_index=True)
-    stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
+    stats = summarise(df, None, ["method", "metric"]).set_index(["method", "metric"]).sort_index()
     n = int(df.trial.nunique())
 
     def cell(m, metric, digits=2):

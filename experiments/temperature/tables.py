@@ -50,8 +50,8 @@ def cell(df, method, metric, digits=2):
 
 def grid_table(df, method):
     """mean, sd, count per (sigma, gamma0, metric) of the ``method`` grid rows."""
-    rows = df[df.method == method]
-    return rows.groupby(["sigma", "gamma0", "metric"])["value"].agg(["mean", "std", "count"])
+    keys = ["sigma", "gamma0", "metric"]
+    return summarise(df[df.method == method], None, keys).set_index(keys).sort_index()
 
 
 def report(df, cfg=None) -> str:
