@@ -62,10 +62,17 @@ class _StateBase:
     def _slice(self, j):
         return slice(self.offsets[j], self.offsets[j + 1])
 
-    def initial_pass(self, silos=None):
-        """Match the silos (all, or the given indices) once, largest first."""
+    def first_order(self, silos=None, rng=None):
+        """The order of the initial pass over the silos (all, or the given indices): largest
+        first (METHOD.md), or a random order drawn from ``rng`` (restarts after the first)."""
         silos = np.arange(self.n_silos) if silos is None else np.asarray(silos)
-        for j in silos[np.argsort(-self.sizes[silos], kind="stable")]:
+        if rng is not None:
+            return rng.permutation(silos)
+        return silos[np.argsort(-self.sizes[silos], kind="stable")]
+
+    def initial_pass(self, silos=None, rng=None):
+        """Match the silos (all, or the given indices) once, in :meth:`first_order`."""
+        for j in self.first_order(silos, rng):
             self.solve(j)
 
     def add_silos(self, silos, variances=None):
@@ -141,9 +148,11 @@ class _StateBase:
         self.counts[target] += 1
         self._refresh_rows(target)
 
-    def run_passes(self, n_iter, rng, optimize_hyperparameters, first_silos=None):
-        """Initial pass (over ``first_silos`` or all), then up to ``n_iter`` passes in random
-        order; stops early once a pass changes no grouping and the hyperparameters stay put.
+    def run_passes(self, n_iter, rng, optimize_hyperparameters, first_silos=None,
+                   shuffle_first=False):
+        """Initial pass (over ``first_silos`` or all; largest first, or in a random order if
+        ``shuffle_first``), then up to ``n_iter`` passes in random order; stops early once a
+        pass changes no grouping and the hyperparameters stay put.
 
         Returns
         -------
@@ -152,7 +161,7 @@ class _StateBase:
         converged : bool
             Whether the last pass left the grouping (and hyperparameters) unchanged.
         """
-        self.initial_pass(first_silos)
+        self.initial_pass(first_silos, rng if shuffle_first else None)
         self.refresh_statistics()
         objective = [self.objective()]
         converged = False

@@ -162,7 +162,8 @@ def _parser():
     fuse.add_argument("--n-iter", type=int, default=10,
                       help="most passes over the silos after the initial one (default: 10)")
     fuse.add_argument("--n-init", type=int, default=1,
-                      help="restarts; the one with the highest log posterior is kept (default: 1)")
+                      help="restarts; the first goes largest silo first, the others from random "
+                           "orders; the highest log posterior is kept (default: 1)")
     fuse.add_argument("--no-optimize", action="store_true",
                       help="keep sigma, sigma0 and mu0 fixed (no empirical Bayes)")
     fuse.add_argument("--seed", type=int, default=0,

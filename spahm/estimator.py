@@ -167,6 +167,9 @@ class SPAHM(BaseEstimator):
         Number of runs with different random visit orders; the run with the highest log
         posterior (:func:`spahm.core.objective`) is kept. The matching is a coordinate ascent
         and can stop in a local optimum; restarts guard against that, like k-means' ``n_init``.
+        The first run's initial pass goes largest silo first (METHOD.md), each later run's in
+        a random order, so a restart can leave a poor first grouping; the first run is the
+        same as with ``n_init=1``.
     random_state : None, int >= 0 or numpy Generator
         Seeds the order in which silos are revisited.
     family : str or spahm.families.Family, default "gaussian"
@@ -379,13 +382,14 @@ class SPAHM(BaseEstimator):
         else:
             n_init = self.n_init
         best = None
-        for _ in range(n_init):
+        for restart in range(n_init):
             state = problem.new_state(gamma0, cap, max_atoms, self.sigma_prior_dof)
             # The per-silo products are small: one BLAS thread is faster than several, and
             # much faster when the cores are busy (threads spin-wait on each other).
             with threadpool_limits(limits=1, user_api="blas"):
                 objective, converged = state.run_passes(n_iter, rng,
-                                                        self.optimize_hyperparameters)
+                                                        self.optimize_hyperparameters,
+                                                        shuffle_first=restart > 0)
             if best is None or objective[-1] > best[1][-1]:
                 best = (state, objective, converged)
         self._problem_, self._rng_ = problem, rng

@@ -164,6 +164,32 @@ def test_restarts_never_lower_the_objective():
     assert five.objective[-1] >= one.objective[-1] - 1e-9
 
 
+def test_restarts_start_from_different_first_passes(monkeypatch):
+    """The first run goes largest silo first (METHOD.md, the same as n_init=1); later runs
+    start from random orders, so they can leave a poor first grouping."""
+    from spahm._matching import _StateBase
+
+    orders, sizes = [], []
+    original = _StateBase.first_order
+
+    def spy(self, silos=None, rng=None):
+        sizes.append(self.sizes.copy())
+        orders.append(original(self, silos, rng))
+        return orders[-1]
+
+    monkeypatch.setattr(_StateBase, "first_order", spy)
+    _, silos, _ = planted_problem(seed=5, J=10, L=10, noise=3.0, spread=5.0)
+    one = match(silos, random_state=4, n_init=1)
+    assert len(orders) == 1
+    largest_first = orders[0]
+    assert list(sizes[0][largest_first]) == sorted(sizes[0], reverse=True)
+    orders.clear()
+    four = match(silos, random_state=4, n_init=4)
+    assert len(orders) == 4 and list(orders[0]) == list(largest_first)
+    assert len({tuple(o) for o in orders}) == 4
+    assert four.objective[-1] >= one.objective[-1] - 1e-9
+
+
 # ------------------------------------------------------------------ the authors' own results
 CASES = json.loads((GOLDEN / "authors_results.json").read_text())
 
