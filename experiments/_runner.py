@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from omegaconf import DictConfig, OmegaConf
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 from tqdm.auto import tqdm
 
 from data_scripts._common import replace_atomically
@@ -244,10 +244,14 @@ def parallel_backend(cfg):
 
     backend = OmegaConf.select(cfg, "parallel.backend", default=None) or "loky"
     address = OmegaConf.select(cfg, "parallel.address", default=None)
+    threads = OmegaConf.select(cfg, "threads", default=None)
     if backend not in BACKENDS:
         raise ConfigError(f"config key 'parallel.backend' = {backend!r}: expected one of {list(BACKENDS)}")
     if backend != "dask":
-        with parallel_config(backend=backend):
+        # loky workers get the run's BLAS/OpenMP thread count (joblib's default would be
+        # cores / n_jobs, which differs between machines and can move the last digits).
+        inner = {"inner_max_num_threads": int(threads)} if threads and backend == "loky" else {}
+        with parallel_config(backend=backend, **inner):
             yield
         return
     try:
@@ -458,6 +462,11 @@ def check_runner_config(cfg):
     trials = get("trials")
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
         raise ConfigError(f"config key 'trials' = {trials!r}: expected an integer >= 1")
+    threads = get("threads")
+    if threads is not None and (isinstance(threads, bool)
+                                or not isinstance(threads, (int, np.integer)) or threads < 1):
+        raise ConfigError(f"config key 'threads' = {threads!r}: expected an integer >= 1 (BLAS "
+                          "and OpenMP threads per process) or null (the environment's)")
     n_jobs = get("n_jobs")
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer))
                                or n_jobs == 0 or n_jobs < -1):
@@ -536,8 +545,8 @@ def remove_if_unused(out_dir):
 # ---------------------------------------------------------------------------- resume
 #: Config keys a resumed run may change: more trials or grid points add rows keyed by setting
 #: and trial; the others do not change any number.
-RESUMABLE_KEYS = ("trials", "grid", "quiet", "resume", "output_dir", "n_jobs", "parallel",
-                  "objective")
+RESUMABLE_KEYS = ("trials", "grid", "quiet", "resume", "output_dir", "n_jobs", "threads",
+                  "parallel", "objective")
 
 
 def _flatten(node, prefix=""):
@@ -764,8 +773,8 @@ def load_results(run_dir) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- overrides
 #: Keys that do not change what a run computes (left out of the run's overrides).
-_NOT_OVERRIDES = ("output_dir", "quiet", "resume", "n_jobs", "parallel", "objective", "name",
-                  "profile")
+_NOT_OVERRIDES = ("output_dir", "quiet", "resume", "n_jobs", "threads", "parallel", "objective",
+                  "name", "profile")
 
 
 @lru_cache(maxsize=16)
@@ -944,7 +953,8 @@ def run_experiment(cfg, module) -> pd.DataFrame:
     out = output_dir(cfg)
     check_run_dir(out, OmegaConf.select(cfg, "name", default=None))
     module.validate(cfg)
-    with parallel_backend(cfg):
+    threads = OmegaConf.select(cfg, "threads", default=None)
+    with threadpool_limits(limits=threads), parallel_backend(cfg):
         prepared = module.prepare(cfg)
         df = run_grid(cfg, module.settings(cfg),
                       lambda setting, trial: module.trial(cfg, setting, trial, prepared), out,

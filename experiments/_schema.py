@@ -74,6 +74,7 @@ class RunnerCfg:
     resume: bool = MISSING
     quiet: bool = MISSING
     n_jobs: int = MISSING
+    threads: Optional[int] = MISSING
     output_dir: Optional[str] = MISSING
     parallel: ParallelCfg = field(default_factory=ParallelCfg)
     objective: ObjectiveCfg = field(default_factory=ObjectiveCfg)

@@ -231,6 +231,7 @@ BAD_CONFIG = [
     ({"seed": "abc"}, "config key 'seed' = 'abc': expected an integer >= 0"),
     ({"trials": 0}, "config key 'trials' = 0: expected an integer >= 1"),
     ({"n_jobs": 0}, "config key 'n_jobs' = 0: expected an integer >= 1, or -1"),
+    ({"threads": 0}, "config key 'threads' = 0: expected an integer >= 1"),
     ({"parallel": {"backend": "spark", "address": None}}, "config key 'parallel.backend' = 'spark'"),
     ({"objective": {"metric": "m", "method": "b", "direction": "up"}},
      "config key 'objective.direction' = 'up'"),
@@ -391,6 +392,31 @@ def test_fit_per_silo_is_the_same_on_every_backend():
             fits = fit_per_silo(_fit, data, trial, n_jobs=2)
         assert [m for m, _ in fits.models] == [m for m, _ in reference.models]
         assert fits.wall_s.shape == (4,) and fits.sequential_wall_s >= fits.parallel_wall_s
+
+
+def _blas_threads(data, seed):
+    from threadpoolctl import threadpool_info
+
+    return sorted({p["num_threads"] for p in threadpool_info()})
+
+
+def test_threads_are_pinned_in_the_run_and_in_its_loky_workers(tmp_path):
+    """``threads`` limits BLAS/OpenMP in the run's process and in every loky worker, whatever
+    the machine's core count (the last digits of GP and coherence results depend on it)."""
+    seen = {}
+
+    def trial(cfg, setting, trial, prepared):
+        seen["parent"] = _blas_threads(None, 0)
+        seen["workers"] = fit_per_silo(_blas_threads, [0, 1, 2, 3], trial, n_jobs=2).models
+        return [{"method": "a", "metric": "m", "value": 1.0}]
+
+    module = types.SimpleNamespace(**{**vars(FAKE), "trial": trial,
+                                      "settings": lambda cfg: [{"x": 1}]})
+    run_experiment(fake_cfg(tmp_path / "run", trials=1, threads=1), module)
+    assert seen["parent"] == [1]
+    assert seen["workers"] == [[1]] * 4
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert set(provenance["threads"].values()) == {1}
 
 
 def test_fit_per_silo_on_a_dask_cluster():
