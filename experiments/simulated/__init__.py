@@ -103,7 +103,6 @@ def validate(cfg):
     check_positive(cfg, ["data.M", "grid.J_at_sigma", "grid.sigma_at_J", "model.pooled_max_iter",
                          "model.pooled_batches"])
     check_one_of(cfg, "model.pooled_algorithm", ALGORITHMS)
-
     check_positive(cfg, ["grid.sigma_local"], "a non-empty list of positive noise levels")
     check_positive(cfg, ["grid.J"], "a non-empty list of positive silo counts")
     if cfg.data.data_sd is not None:

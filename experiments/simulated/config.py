@@ -68,8 +68,8 @@ class ModelCfg(KMeansCfg):
     # scikit-learn algorithm of the pooled baselines: elkan, the released code's (its
     # scikit-learn <= 0.24 chose elkan for dense data); the same centres as lloyd, faster there.
     pooled_algorithm: str = "elkan"    # one of ALGORITHMS
-    # Their n_init restarts run as this many (at most n_init) scikit-learn fits (in parallel over n_jobs), each
-    # sharing its preprocessing of the pooled data; a batch has its own seed.
+    # Their n_init restarts run as this many (at most n_init) scikit-learn fits, in parallel
+    # over n_jobs, each sharing its preprocessing of the pooled data; a batch has its own seed.
     pooled_batches: int = 2
     centroids_k: str = "L"             # one of CENTROIDS_K
 

@@ -94,9 +94,10 @@ def pooled_kmeans(x, k, trial, name, n_init, max_iter, batches=1, algorithm="llo
                   backend=None):
     """k-means++ on pooled points, best of ``n_init`` restarts (lowest inertia).
 
-    The restarts run as ``batches`` (at most ``n_init``) scikit-learn fits of about ``n_init / batches`` restarts
-    each, fitted at once (as the released code's ``n_jobs``): one fit shares scikit-learn's
-    preprocessing of the pooled data (its copy, centring and variance) among its restarts.
+    The restarts run as ``batches`` (at most ``n_init``) scikit-learn fits of about
+    ``n_init / batches`` restarts each, fitted at once (as the released code's ``n_jobs``): one
+    fit shares scikit-learn's preprocessing of the pooled data (its copy, centring and
+    variance) among its restarts.
     Batch ``b`` is seeded by ``trial.seed_for(name, b)``, so the numbers depend on ``batches``
     (like a seed) but never on ``n_jobs``. Returns ``(model, SiloFits of the batches)``.
     """
