@@ -91,7 +91,7 @@ def _models(kind):
     if kind == "lda":
         counts = [np.random.default_rng(j).integers(0, 5, (20, 6)) for j in range(2)]
         return [LatentDirichletAllocation(2, max_iter=5, random_state=0).fit(c) for c in counts]
-    return [MLPClassifier((4,), max_iter=50, random_state=0).fit(x, y) for x, y in data]
+    return [MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0).fit(x, y) for x, y in data]
 
 
 KINDS = ["kmeans", "mixture", "lda", "mlp"]

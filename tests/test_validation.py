@@ -155,11 +155,3 @@ def test_bad_silo_weights(weights, message):
     local = [GaussianMixture(2, random_state=0).fit(rng.normal(size=(40, 2))) for _ in range(2)]
     with pytest.raises(ValueError, match=message):
         fuse_models(local, weights=weights)
-
-
-def test_weights_for_a_model_without_weights_are_refused():
-    from spahm import fuse_models
-
-    local = [_kmeans().fit(np.random.default_rng(j).normal(size=(20, 2))) for j in range(2)]
-    with pytest.raises(ValueError, match="has no weights"):
-        fuse_models(local, weights=[1.0, 2.0])
