@@ -62,7 +62,7 @@ def test_fuse_with_variances_and_family(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     (None, "no such file"),
-    ("1,2\n3,abc\n", "not a numeric table"),
+    ("1,2\n3,abc\n", "line 2, field 2: 'abc' is not a decimal number"),
     ("", "holds no atoms"),
     ("1,2,3\n", "atoms have dimension 3, but"),
     ("1,nan\n", "atom 0 has a non-finite value in column 1"),

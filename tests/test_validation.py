@@ -14,12 +14,12 @@ BAD_ATOMS = [
     ("ragged dimensions", [GOOD, np.ones((2, 4))], "silo 1 has atoms of dimension D=4"),
     ("NaN", [GOOD, np.array([[1.0, np.nan, 0.0]])], "silo 1: local atom 0 has a non-finite"),
     ("inf", [np.array([[np.inf, 1.0, 0.0]]), GOOD], "silo 0: local atom 0 has a non-finite"),
-    ("strings", [GOOD, [["a", "b", "c"]]], "silo 1: local atoms must be numeric"),
+    ("strings", [GOOD, [["a", "b", "c"]]], "silo 1: local atoms holds <U1 values, not numbers"),
     ("a string silo", [GOOD, "abc"], "silo 1: expected a numeric array"),
     ("1-D silo", [GOOD, np.ones(3)], r"silo 1: expected a 2-D array .* \(reshape a single atom"),
     ("3-D silo", [GOOD, np.ones((2, 3, 1))], "silo 1: expected a 2-D array"),
     ("zero-dimensional atoms", [np.ones((2, 0))], "dimension 0"),
-    ("complex atoms", [GOOD, GOOD * (1 + 1j)], "silo 1: local atoms are complex"),
+    ("complex atoms", [GOOD, GOOD * (1 + 1j)], "silo 1: local atoms holds complex numbers"),
     ("a None silo", [GOOD, None], "silo 1 is None"),
 ]
 
@@ -79,7 +79,7 @@ def test_bad_hyperparameters(kwargs, message):
 
 
 def test_complex_local_variances_are_refused():
-    with pytest.raises(ValueError, match="silo 0: local_variances are complex"):
+    with pytest.raises(ValueError, match="silo 0: local_variances holds complex numbers"):
         match([GOOD, GOOD + 1], local_variances=[1j, 1.0])
 
 
