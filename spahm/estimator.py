@@ -230,9 +230,9 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
         Number of runs with different random visit orders; the run with the highest log
         posterior (:func:`spahm.core.objective`) is kept. The matching is a coordinate ascent
         and can stop in a local optimum; restarts guard against that, like k-means' ``n_init``.
-        The first run's initial pass goes largest silo first (METHOD.md), each later run's in
-        a random order, so a restart can leave a poor first grouping; the first run is the
-        same as with ``n_init=1``.
+        The first run's initial pass goes largest silo first (docs/method.md, 'The
+        algorithm'), each later run's in a random order, so a restart can leave a poor first
+        grouping; the first run is the same as with ``n_init=1``.
     random_state : None, int >= 0, numpy RandomState, Generator, BitGenerator or SeedSequence
         Seeds the order in which silos are revisited (a ``Generator`` or ``RandomState`` is
         advanced, as in scikit-learn).
@@ -249,10 +249,11 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
         dimension, :func:`spahm.core.update_hyperparameters`). None: the robust default,
         :data:`spahm.core.SIGMA_PRIOR_DOF` plus :data:`spahm.core.SINGLETON_DOF` per global
         atom left alone, so that one spurious pair cannot set ``sigma^2``. 0: the plain moment
-        estimator of METHOD.md and the authors' released code. The default can hold
-        ``sigma`` far below the truth when the local noise exceeds the spread of the global
-        atoms and the initial ``sigma`` is small (few first matches, many single atoms, a
-        smaller ``sigma``, fewer matches: the simulated experiment at sd 10); 0 does not.
+        estimator of docs/method.md ('The algorithm') and the authors' released code. The
+        default can hold ``sigma`` far below the truth when the local noise exceeds the
+        spread of the global atoms and the initial ``sigma`` is small (few first matches, many
+        single atoms, a smaller ``sigma``, fewer matches: the simulated experiment at sd 10);
+        0 does not.
 
     Attributes
     ----------

@@ -107,7 +107,7 @@ def test_console_entry_point_runs(silo_files, tmp_path):
     assert "global atoms" in proc.stdout and out.exists()
 
 
-# ------------------------------------------------------------------ the output path (issue 17)
+# ------------------------------------------------------------------ the output path
 def _bad_outputs(tmp_path, paths):
     existing_dir = tmp_path / "existing"
     existing_dir.mkdir()

@@ -94,7 +94,8 @@ def test_identical_models_fuse_back_to_the_model(kind, seed, J):
 def test_identical_networks_fuse_back_to_the_network(J):
     rng = np.random.default_rng(J)
     X = rng.normal(size=(80, 3))
-    net = MLPRegressor(hidden_layer_sizes=(6, 4), max_iter=100, random_state=0).fit(X, X @ [1.0, -2.0, 0.5])
+    net = MLPRegressor(hidden_layer_sizes=(6, 4), max_iter=100, random_state=0)
+    net.fit(X, X @ [1.0, -2.0, 0.5])
     copies = [copy.deepcopy(net) for _ in range(J)]
     for c in copies[1:]:  # hidden units in a random order, the next layer's rows with them
         for h in range(len(c.coefs_) - 1):

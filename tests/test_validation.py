@@ -83,7 +83,7 @@ def test_complex_local_variances_are_refused():
         match([GOOD, GOOD + 1], local_variances=[1j, 1.0])
 
 
-# ------------------------------------------------------------------ fitted models (issue 17)
+# ------------------------------------------------------------------ fitted models
 def _kmeans():
     from sklearn.cluster import KMeans
 
