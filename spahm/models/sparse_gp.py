@@ -385,16 +385,21 @@ def group_outputs(outputs, variances, assignments, n_global):
     ``outputs``, ``variances``: per silo, arrays (L_j,); ``assignments``: per silo, the
     global index of each local atom.
     """
-    precision = np.zeros(n_global)
-    weighted = np.zeros(n_global)
+    outputs = [np.asarray(u, dtype=np.float64) for u in outputs]
+    variances = [np.maximum(np.asarray(v, dtype=np.float64), _VARIANCE_FLOOR) for v in variances]
+    precision, weighted, count = np.zeros(n_global), np.zeros(n_global), np.zeros(n_global, int)
     for u, v, a in zip(outputs, variances, assignments):
-        p = 1.0 / np.maximum(np.asarray(v, dtype=np.float64), _VARIANCE_FLOOR)
-        np.add.at(precision, a, p)
-        np.add.at(weighted, a, p * np.asarray(u, dtype=np.float64))
-    if (precision == 0).any():
+        np.add.at(precision, a, 1.0 / v)
+        np.add.at(weighted, a, u / v)
+        np.add.at(count, a, 1)
+    if (count == 0).any():
         raise ValueError("a global point has no local atom: the matching's assignments do not "
                          "cover every global atom")
-    return weighted / precision, 1.0 / precision
+    mean, var = weighted / precision, 1.0 / precision
+    for u, v, a in zip(outputs, variances, assignments):  # a lone point: exactly its own
+        lone = count[a] == 1
+        mean[a[lone]], var[a[lone]] = u[lone], v[lone]
+    return mean, var
 
 
 # ---------------------------------------------------------------------- global model
