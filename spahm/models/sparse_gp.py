@@ -78,7 +78,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ..adapters import Adapter, LocalAtoms, group_average, register_adapter
+from ..adapters import (Adapter, LocalAtoms, _fuse_by_matching, group_average,
+                        register_adapter)
 
 # Added to the diagonal of a kernel matrix before its Cholesky factorisation (in units of
 # the signal variance): inducing inputs that nearly coincide make K_zz singular otherwise.
@@ -655,20 +656,12 @@ class SparseGPAdapter(Adapter):
         model.n_local_atoms_ = sum(len(x.atoms) for x in locals_)
         return model
 
-    def fuse(self, models, family=None, **kwargs):
-        """:func:`spahm.fuse_models`' path: resolve the input scale from every model, extract,
-        match, build (``family`` must be Gaussian; ``kwargs`` go to :func:`spahm.match`)."""
-        from .. import match
-
-        if family not in (None, "gaussian"):
-            raise ValueError(f"sparse-GP atoms are fused with the Gaussian family, got {family!r}")
-        adapter = self.for_models(models)
-        locals_ = [adapter.extract(m) for m in models]
-        result = match([x.atoms for x in locals_], **kwargs)
-        model = adapter.build(result, locals_, models)
-        model.fusion_ = result
-        model.local_to_global_ = result.assignments
-        return model
+    def fuse(self, models, data=None, *, weights=None, use_variances=True, family=None,
+             **kwargs):
+        """:func:`spahm.fuse_models`' path: the input scale resolved from every model
+        (:meth:`for_models`), then extract, match once, build."""
+        return _fuse_by_matching(self.for_models(models), models, data, weights=weights,
+                                 use_variances=use_variances, family=family, **kwargs)
 
 
 register_adapter(SparseGPAdapter(), first=False)
