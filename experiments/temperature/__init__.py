@@ -58,7 +58,7 @@ from experiments.temperature.baselines import gpoe, mixture_average, nlpd, rbcm,
 from experiments.temperature.config import INPUT_NAMES
 from experiments.temperature.data import SILOS, TARGET, load_data, split_silos
 from experiments.temperature.figures import plot
-from experiments.temperature.tables import GRID, KIND, LABELS, VALIDATION, report
+from experiments.temperature.tables import GRID, KIND, LABELS, SILO, VALIDATION, report
 from spahm import match
 from spahm.models.sparse_gp import LocalSparseGP, SparseGPAdapter, Standardizer, silo_summary
 
@@ -144,6 +144,7 @@ def trial(cfg, setting, trial, prepared) -> list[dict]:
     """Every configured method on one random split (``trial``: the runner's Trial)."""
     ctx = TrialContext(cfg, trial, prepared)
     rows = run_methods(METHODS, list(cfg.methods), ctx)
+    rows += ctx.silo_rows
     if "selection" in ctx.__dict__:
         rows += ctx.selection.rows
     if cfg.sensitivity:
@@ -189,9 +190,10 @@ class Problem:
         """Latent mean and variance (standardised) -> predictive mean and variance in deg F."""
         return self.y_scale.inverse_mean(mean), self.y_scale.inverse_variance(var_f + noise)
 
-    def scores(self, preds) -> dict:
+    def scores(self, preds, per_silo=False) -> dict:
         """RMSE and NLPD self / across of ``preds[j] = (mean, var)`` (silo j's model on every
-        evaluation point), each averaged over silos; RMSE only where ``var`` is None."""
+        evaluation point), each averaged over silos; RMSE only where ``var`` is None.
+        ``per_silo``: the lists (one value per silo) instead of their means."""
         out = {"rmse_self": [], "rmse_across": [], "nlpd_self": [], "nlpd_across": []}
         for j, (mean, var) in enumerate(preds):
             own = self.eval_silo == j
@@ -200,6 +202,8 @@ class Problem:
             if var is not None:
                 out["nlpd_self"].append(nlpd(self.y_eval[own], mean[own], var[own]))
                 out["nlpd_across"].append(nlpd(self.y_eval, mean, var))
+        if per_silo:
+            return {k: v for k, v in out.items() if v}
         return {k: float(np.mean(v)) for k, v in out.items() if v}
 
 
@@ -231,6 +235,8 @@ class TrialContext:
         self.cost = {}            # shared piece -> (wall s, CPU s)
         self.worker_cpu = 0.0     # CPU seconds of the silos' worker processes so far
         self.series = {}          # method -> per-silo test predictions (for the figure)
+        self.silo_rows = []       # per-silo RMSE of the models in SILO_MODELS (for the map)
+        self.centroids = frame.groupby("silo")[["latitude", "longitude"]].mean()
         self.n_jobs = int(OmegaConf.select(cfg, "n_jobs", default=1))
         self.backend = OmegaConf.select(cfg, "parallel.backend", default=None)
         self.fusion = {k: v for k, v in OmegaConf.to_container(cfg.fusion, resolve=True).items()
@@ -399,7 +405,20 @@ def _scored(ctx, name, preds, shared=False):
     preds = [preds] * len(ctx.test.silos) if shared else preds
     if not shared:
         ctx.series[name] = preds
+    if name in SILO_MODELS:
+        for metric, values in ctx.test.scores(preds, per_silo=True).items():
+            if metric.startswith("rmse"):
+                ctx.silo_rows += [
+                    {"method": SILO, "metric": metric, "value": float(v), "model": name,
+                     "silo": silo, "latitude": float(ctx.centroids.latitude[silo]),
+                     "longitude": float(ctx.centroids.longitude[silo])}
+                    for silo, v in zip(ctx.test.silos, values)]
     return list(ctx.test.scores(preds).items())
+
+
+#: Models whose RMSE is also kept per silo (rows ``SILO`` with columns model, silo and the
+#: silo's mean station latitude and longitude: the map figure).
+SILO_MODELS = ("sgp50", "spahm")
 
 
 def _fused_rows(ctx, name, result, preds, fused):

@@ -27,6 +27,8 @@ KIND = {"sgp50": "local", "sgp300": "local", "spahm": "fused", "spahm_eb": "fuse
         "pooled": "pooled", "average": "experts", "gpoe": "experts", "rbcm": "experts"}
 #: Rows that are not methods: the selection's validation scores and the sensitivity grid.
 VALIDATION, GRID = "spahm_validation", "spahm_grid"
+#: Per-silo RMSE rows of the local SGP and SPAHM (columns model, silo, latitude, longitude).
+SILO = "per_silo"
 
 
 def methods_in(df):
