@@ -1,17 +1,22 @@
 """Sparse Gaussian processes for temperature forecasting (paper section 4.4, Table 1).
 
-Each silo (a US state in the paper profile; a city, or a city's year, offline) fits a sparse
-GP that forecasts the day's mean temperature from the configured inputs (the paper's seven:
-day of month, month, year, station latitude, longitude and elevation, previous day's mean
-temperature). SPAHM fuses the silos' inducing points (inducing input + posterior mean of the
-function there, :mod:`spahm.models.sparse_gp`); the global inducing points are sent back to
-every silo, which predicts with them under its own kernel (:class:`FusedSparseGP`).
+Each silo (a US state in the paper and states profiles; a city, or a city's year, offline)
+fits a sparse GP that forecasts the day's (or week's) mean temperature from the configured
+inputs (the paper's seven: day of month, month, year, station latitude, longitude and
+elevation, previous day's mean temperature; the states profile uses the day of year and the
+previous week's temperature). SPAHM fuses the silos' live inducing points (inducing input in
+the silos' shared lengthscale units + posterior mean of the function there,
+:mod:`spahm.models.sparse_gp`); each global point (the mean of the group SPAHM matched, noise
+from the local posterior variances) is sent back to every silo, which predicts with them
+under its own kernel (:class:`FusedSparseGP`).
 
 SPAHM's sigma and gamma0 are chosen per trial on training data only: each silo's training
 days are split again into fit and validation days, local GPs are fitted on the fit days,
 and the grid ``selection.sigma`` x ``selection.gamma0_per_silo * J`` is scored on the
-validation days (criterion ``selection.criterion``). The test days are used once, by the
-models refitted on all training days with the chosen values.
+validation days (criterion ``selection.criterion``; equal scores go to gamma0 / J = 1, then
+the larger sigma). A sigma chosen on the grid's edge extends the grid on that side
+(``selection.max_extensions``). The test days are used once, by the models refitted on all
+training days with the chosen values.
 
 Methods (column ``method``; ``LABELS``):
 
@@ -23,19 +28,22 @@ Methods (column ``method``; ``LABELS``):
   Bayesian committee machine of the ``sgp50`` models.
 
 Rows kept apart from the methods (extra columns ``sigma`` and ``gamma0``):
-``spahm_validation`` (the validation scores that chose the values) and, with
+``spahm_validation`` (the validation scores and compression that chose the values) and, with
 ``sensitivity: true``, ``spahm_grid`` (every grid point on the test days: a labelled
-sensitivity table, never used for choosing).
+sensitivity table, never used for choosing); ``per_silo`` (extra columns model, silo,
+latitude, longitude): each silo's RMSE self and across under its local SGP and SPAHM.
 
 Metrics: ``rmse_self`` / ``nlpd_self`` (silo j's model on silo j's test days, averaged over
 silos), ``rmse_across`` / ``nlpd_across`` (silo j's model on the test days of every silo,
 averaged over silos); a method that is one model for everybody is "silo j's model" for every
 j. RMSE in degrees Fahrenheit, NLPD in nats of degrees F. SPAHM rows also give
-``n_global_atoms``, ``compression`` (global points / all local points) and the values used
+``n_global_atoms``, ``n_local_atoms`` (live local points sent), ``n_inducing_points`` (all),
+``compression`` (global / live local) and ``compression_all`` (global / all), the values used
 (``sigma``, ``gamma0``; ``sigma_min`` / ``sigma_max`` over dimensions after empirical Bayes).
 
 Run: ``spahm-experiment experiment=temperature profile=quick`` (weather5, offline; add
-``data.silos=city_year`` for ten silos) or ``profile=paper`` (GSOD; needs
+``data.silos=city_year`` for ten silos), ``profile=states`` (CORGIS weekly weather of 2016,
+45 states; ``python -m data_scripts.us_weather`` first) or ``profile=paper`` (GSOD; needs
 ``python -m data_scripts.gsod`` with internet first).
 """
 from __future__ import annotations
