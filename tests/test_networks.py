@@ -1,4 +1,4 @@
-"""The networks experiment (issue 19): config, partition, one tiny run end to end, redraw."""
+"""The networks experiment: config, partition, one tiny run end to end, redraw."""
 import math
 
 import numpy as np
