@@ -11,13 +11,6 @@ from conftest import compose
 from experiments._runner import ConfigError, Trial, run_experiment
 
 
-def test_the_module_follows_the_contract():
-    from experiments.contract import Experiment
-
-    assert isinstance(networks, Experiment)
-    assert not hasattr(networks, "run")
-
-
 @pytest.mark.parametrize("profile", ["quick", "paper"])
 def test_config_composes_and_validates(profile):
     cfg = compose(["experiment=networks", f"profile={profile}"])
