@@ -1,5 +1,5 @@
 """spahm-report on sweeps: swept keys from Hydra's record, seeds pooled, a metric x value table
-and a figure per swept key, identical sweep points flagged; the Optuna example (issue 18)."""
+and a figure per swept key, identical sweep points flagged; the Optuna example."""
 import subprocess
 import sys
 
