@@ -18,6 +18,7 @@ from .._validation import ParamValidationMixin
 from ..adapters import (Adapter, LocalAtoms, _full_covariances, _jittered,
                         _precision_cholesky, centroid_variances, group_average,
                         register_adapter)
+from ..metrics import scaled_distances
 
 
 # ---------------------------------------------------------------------------- k-means
@@ -76,13 +77,16 @@ class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEsti
         if popularity.shape != (len(centres),):
             raise ValueError(f"popularity has shape {popularity.shape}; expected "
                              f"({len(centres)},), one count per centre")
+        if popularity.dtype.kind not in "iu" or np.any(popularity < 0):
+            raise ValueError(f"popularity must hold counts (integers >= 0), got "
+                             f"{popularity.tolist()!r}")
         labels = None
         if X is not None:  # checked before any attribute is set: a failed fit changes nothing
             X = check_array(X, dtype=np.float64, input_name="X")
             if X.shape[1] != centres.shape[1]:
                 raise ValueError(f"X has {X.shape[1]} features, but the centres have "
                                  f"{centres.shape[1]}")
-            labels = _distances(X, centres).argmin(axis=1)
+            labels = scaled_distances(X, centres)[0].argmin(axis=1)
         self.cluster_centers_ = centres
         self.popularity_ = popularity
         self.n_features_in_ = centres.shape[1]
@@ -104,11 +108,21 @@ class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEsti
 
     def predict(self, X):
         """Index of the nearest fused centre of every row of X."""
-        return self.transform(X).argmin(axis=1)
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return scaled_distances(X, self.cluster_centers_)[0].argmin(axis=1)
 
     def score(self, X, y=None):
-        """Opposite of the sum of squared distances to the nearest centre (as KMeans.score)."""
-        return -float((self.transform(X).min(axis=1) ** 2).sum())
+        """Opposite of the sum of squared distances to the nearest centre (as KMeans.score);
+        ``ValueError`` when it exceeds the float range."""
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        d, unit = scaled_distances(X, self.cluster_centers_)
+        with np.errstate(over="ignore"):
+            value = -float((d.min(axis=1) ** 2).sum()) * unit * unit
+        if not np.isfinite(value):
+            raise ValueError("X: the score (sum of squared distances) exceeds the float range")
+        return value
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -117,9 +131,23 @@ class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEsti
 
 
 def _distances(X, centres):
-    """Euclidean distance of every row of ``X`` to every centre, (n, L)."""
-    sq = (X**2).sum(1)[:, None] - 2.0 * X @ centres.T + (centres**2).sum(1)[None, :]
-    return np.sqrt(np.maximum(sq, 0.0))
+    """Euclidean distance of every row of ``X`` to every centre, (n, L); ``ValueError`` when
+    a distance exceeds the float range (they are computed without overflow otherwise)."""
+    d, unit = scaled_distances(X, centres)
+    with np.errstate(over="ignore"):
+        out = d * unit
+    if not np.all(np.isfinite(out)):
+        raise ValueError("X: distances to the centres exceed the float range; rescale X and "
+                         "the centres")
+    return out
+
+
+def _silo_data(data, dim):
+    """A silo's data as a finite float array (n, dim); ``ValueError`` otherwise."""
+    x = check_array(data, dtype=np.float64, input_name="data")
+    if x.shape[1] != dim:
+        raise ValueError(f"data has {x.shape[1]} columns but the model's atoms have {dim}")
+    return x
 
 
 class KMeansAdapter(Adapter):
@@ -135,7 +163,7 @@ class KMeansAdapter(Adapter):
         centres = np.asarray(model.cluster_centers_, dtype=float)
         variances = None
         if data is not None:
-            x = np.asarray(data, dtype=float)
+            x = _silo_data(data, centres.shape[1])
             variances = centroid_variances(x, model.predict(x), centres)
         return LocalAtoms(centres, variances)
 
@@ -165,7 +193,7 @@ class GaussianMixtureAdapter(Adapter):
         cov = _full_covariances(model.covariances_, model.covariance_type, K, D)
         variances = None
         if data is not None:
-            n = len(np.asarray(data)) * np.asarray(model.weights_)
+            n = len(_silo_data(data, D)) * np.asarray(model.weights_)
             variances = np.diagonal(cov, axis1=1, axis2=2) / np.maximum(n, 1.0)[:, None]
         return LocalAtoms(means, variances, {"covariances": cov, "weights": model.weights_})
 
