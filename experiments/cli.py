@@ -32,6 +32,7 @@ from experiments._runner import (
     remove_if_unused,
     run_experiment,
 )
+from experiments._store import refuse_committed
 from experiments.data_requirements import install_hint
 from experiments.registry import load, register_configs
 
@@ -147,7 +148,9 @@ def _refuse_unusable_dirs(argv):
             values[key] = value
     name = values.get("experiment", "simulated")
     if "hydra.run.dir" in values and not any(a in ("-m", "--multirun") for a in argv):
-        check_run_dir(Path(values["hydra.run.dir"]), name)
+        run_dir = Path(values["hydra.run.dir"])
+        check_run_dir(run_dir, name)
+        refuse_committed(run_dir, values.get("overwrite", "false").lower() == "true")
     if "hydra.sweep.dir" in values:
         sweep = Path(values["hydra.sweep.dir"])
         if sweep.is_dir() and any(sweep.iterdir()) and not (sweep / "multirun.yaml").is_file():
