@@ -173,12 +173,26 @@ def _hydra_message(exc) -> str:
     return ": ".join(ln.rstrip(":") for ln in shown) or type(exc).__name__
 
 
+def _plain_optuna_logs():
+    """Optuna's messages through the run's logging (plain text, warnings only) instead of its
+    own coloured handler on stderr."""
+    try:
+        import optuna
+    except ImportError:  # the optuna extra is not installed: Hydra says so
+        return
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def main():
     """``spahm-experiment``: check the run directory, then hand over to Hydra; every error is
     one line and a hint (``HYDRA_FULL_ERROR=1``: the traceback)."""
     os.environ[_ERRORS_ENV] = "1" if _full_errors() else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors to us instead of printing
     register_configs()
+    if any("optuna" in arg for arg in sys.argv[1:]):
+        _plain_optuna_logs()
     try:
         _refuse_unusable_dirs(sys.argv[1:])
         return _hydra_main()

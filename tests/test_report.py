@@ -70,8 +70,11 @@ def test_optuna_sweeper_tunes_the_objective(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
                         reason="hydra-optuna-sweeper is not installed (pip install -e '.[optuna]')")
     sweep = tmp_path / "optuna"
-    multirun(sweep, "hydra/sweeper=optuna_tpe", "hydra.sweeper.n_trials=3",
-             "fusion.sigma=interval(0.2,5)")
+    done = multirun(sweep, "hydra/sweeper=optuna_tpe", "hydra.sweeper.n_trials=3",
+                    "fusion.sigma=interval(0.2,5)")
+    # plain-text logs: no colour codes, no plugin-scan lines, no Optuna INFO chatter
+    assert "\x1b[" not in done.stderr and "setup plugin" not in done.stderr, done.stderr
+    assert "A new study created" not in done.stderr
     best = OmegaConf.load(sweep / "optimization_results.yaml")
     runs = report.find_runs(sweep)
     assert len(runs) == 3
