@@ -203,6 +203,15 @@ def sweep_section(table, keys, out_dir, objective=None, plots=True, labels=None)
     return "\n".join(lines), warnings
 
 
+def sweep_stats(rows, key):
+    """Mean, sd and count over trials per method and value of ``key``: each trial's rows are
+    first averaged over the run's own settings (noise levels, J...), so the sd is the spread
+    over trials, never over settings."""
+    per_trial = rows.groupby(["method", key, "pooled_trial"], sort=False)["value"].mean()
+    return per_trial.groupby(["method", key], sort=False).agg(
+        ["mean", "std", "count"]).reset_index()
+
+
 def _plot_sweep(rows, key, values, objective, path, labels=None):
     """The objective's metric per method across a swept key: each trial's mean over the run's
     own settings first (noise levels, J...), then mean +- sd of those over the trials, so the
@@ -213,9 +222,7 @@ def _plot_sweep(rows, key, values, objective, path, labels=None):
     from experiments import _plots
 
     labels = labels or {}
-    per_trial = rows.groupby(["method", key, "pooled_trial"], sort=False)["value"].mean()
-    stats = per_trial.groupby(["method", key], sort=False).agg(
-        ["mean", "std", "count"]).reset_index()
+    stats = sweep_stats(rows, key)
     numeric = all(_as_number(v) is not None for v in values)
     position = {v: (_as_number(v) if numeric else i) for i, v in enumerate(values)}
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")

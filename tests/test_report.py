@@ -98,3 +98,12 @@ def test_report_written_outside_the_run_links_back_to_its_figures(tmp_path):
     assert report.main([str(run), "--out", str(out)]) == 0
     text = out.read_text()
     assert "](../runs/one/hausdorff_vs_sigma.png)" in text
+
+
+def test_sweep_spread_is_over_trials_not_over_settings():
+    """Two noise levels whose values differ by 100 and three trials that agree: the sd is 0
+    (pooling the settings would give about 55, bars far below zero)."""
+    rows = pd.DataFrame([{"method": "a", "k": "1", "pooled_trial": t, "sigma": s, "value": v}
+                         for t in range(3) for s, v in ((0.1, 0.0), (10.0, 100.0))])
+    stats = report.sweep_stats(rows, "k")
+    assert stats[["mean", "std", "count"]].values.tolist() == [[50.0, 0.0, 3]]
