@@ -164,3 +164,33 @@ def test_keyword_only_parameters_and_random_states_as_scikit_learn_accepts():
     rs = StickyHDPHMM(**params, random_state=np.random.RandomState(0)).fit(seqs)
     gen = StickyHDPHMM(**params, random_state=np.random.default_rng(0)).fit(seqs)
     assert rs.n_states_ >= 1 and gen.n_states_ >= 1
+
+
+def test_merge_gains_and_log_joint_on_the_used_states_equal_the_full_ones():
+    """Restricting the collapsed terms to the states holding frames (with the sum of all
+    weights) changes nothing: the cost of merges and of the log joint follows the used
+    states, not the truncation."""
+    from spahm.models._hdp import merge_gains, transition_log_marginal
+    from spahm.models._niw import sufficient_statistics
+    from spahm.models.hdp_hmm import _compact, emission_prior
+
+    rng = np.random.default_rng(4)
+    K, N = 12, 200
+    X = rng.normal(size=(N, 2))
+    z = rng.choice([0, 3, 4, 9], size=N)
+    starts, inside = np.array([0, 120]), np.ones(N - 1, dtype=bool)
+    inside[119] = False
+    from spahm.models._hdp import transition_counts
+    summary = (*sufficient_statistics(X, z, K), transition_counts(z, starts, inside, K))
+    log_beta = np.log(rng.dirichlet(np.ones(K)))
+    prior = emission_prior(X)
+    keep, small, beta, beta_sum = _compact(summary, log_beta)
+    assert keep.tolist() == [0, 3, 4, 9]
+    i, j, full = merge_gains(*summary[:3], summary[3], np.exp(log_beta), prior, 0.7, 4.0)
+    si, sj, part = merge_gains(*small[:3], small[3], beta, prior, 0.7, 4.0, beta_sum=beta_sum)
+    np.testing.assert_array_equal(keep[si], i)
+    np.testing.assert_array_equal(keep[sj], j)
+    np.testing.assert_allclose(part, full, rtol=1e-10, atol=1e-8)
+    whole = transition_log_marginal(summary[3], np.exp(log_beta), 0.7, 4.0).sum()
+    assert transition_log_marginal(small[3], beta, 0.7, 4.0, beta_sum).sum() == pytest.approx(
+        whole, rel=1e-12)

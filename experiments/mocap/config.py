@@ -38,7 +38,7 @@ class ModelCfg:
     gamma_prior: List[float] = field(default_factory=lambda: [1.0, 0.01])        # Gamma(a, b)
     n0: float = 1.0                    # pseudo-count of the emission mean prior (paper)
     prior_covariance: str = "empirical"  # inverse-Wishart scale S: empirical covariance | identity
-    prior_scale: float = 30.0          # S = prior_scale * (empirical covariance or I), chosen
+    prior_scale: float = 10.0          # S = prior_scale * (empirical covariance or I), chosen
                                        # without labels (experiments/mocap/prior_scale.py)
     prior_dof: Optional[float] = None  # null: D + 2, so that E[Sigma] = S a priori
     n_iter: int = 400                  # Gibbs sweeps per chain, at most

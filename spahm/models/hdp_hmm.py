@@ -390,11 +390,10 @@ class StickyHDPHMM(BaseEstimator):
                     if split is not None:
                         n_splits[r] += 1
                         summaries[r] = split
-                stats, counts = summaries[r][:3], summaries[r][3]
-                joints[r, it] = (niw_log_marginal(prior, *stats).sum()
-                                 + transition_log_marginal(counts, np.exp(log_beta[r]),
-                                                           a, k).sum())
-                used[r, it] = np.count_nonzero(stats[0])
+                _, small, beta, beta_sum = _compact(summaries[r], log_beta[r])
+                joints[r, it] = (niw_log_marginal(prior, *small[:3]).sum()
+                                 + transition_log_marginal(small[3], beta, a, k, beta_sum).sum())
+                used[r, it] = np.count_nonzero(summaries[r][0])
             hyper_trace[:, it] = hyper
             if it >= burn:
                 r = int(np.argmax(joints[:, it]))
@@ -467,7 +466,7 @@ class StickyHDPHMM(BaseEstimator):
         closes redundant ones (two states sharing one behaviour keep their frames under
         single-site updates for a very long time).
         """
-        n, sx, sxx, counts = summary
+        keep, (n, sx, sxx, counts), beta, beta_sum = _compact(summary, log_beta)
         used = np.flatnonzero(n > 0)
         i, j = (used[idx] for idx in np.triu_indices(used.size, k=1))
         if i.size == 0:
@@ -479,12 +478,12 @@ class StickyHDPHMM(BaseEstimator):
         screen = (niw_log_marginal(prior, n[i] + n[j], sx[i] + sx[j], sxx[i] + sxx[j])
                   - emit_full[i] - emit_full[j])
         top = np.argsort(-screen)[:_MERGE_CANDIDATES]
-        i, j, gain = merge_gains(n, sx, sxx, counts, np.exp(log_beta), prior, alpha, kappa,
-                                 pairs=(i[top], j[top]))
+        i, j, gain = merge_gains(n, sx, sxx, counts, beta, prior, alpha, kappa,
+                                 pairs=(i[top], j[top]), beta_sum=beta_sum)
         best = int(np.argmax(gain))
         if np.log(rng.random()) >= min(gain[best], 0.0):
             return False
-        keep, gone = i[best], j[best]
+        keep, gone = keep[i[best]], keep[j[best]]
         z[z == gone] = keep
         log_beta[keep] = np.logaddexp(log_beta[keep], log_beta[gone])
         log_beta[gone] = np.log(_TINY)
@@ -526,8 +525,10 @@ class StickyHDPHMM(BaseEstimator):
         beta = np.exp(log_beta)
         beta_split = beta.copy()
         beta_split[[i, new]] = 0.5 * (beta[i] + beta[new])
-        _, _, back = merge_gains(*proposal[:3], proposal[3], beta_split, prior, alpha, kappa,
-                                 pairs=([i], [new]))
+        keep, small, beta_keep, beta_sum = _compact(proposal, np.log(beta_split))
+        _, _, back = merge_gains(*small, beta_keep, prior, alpha, kappa,
+                                 pairs=(np.searchsorted(keep, [i]), np.searchsorted(keep, [new])),
+                                 beta_sum=beta_sum)
         if np.log(rng.random()) >= min(-back[0], 0.0):
             return None
         z[:] = z_split
@@ -611,6 +612,19 @@ class StickyHDPHMM(BaseEstimator):
         self.best_restart_ = int(r)
         self.n_states_ = int(used.size)
         self.alpha_, self.kappa_, self.gamma_ = alpha, kappa, gamma
+
+
+def _compact(summary, log_beta):
+    """A summary restricted to the states holding frames (observed or missing), with their
+    weights and the sum of all weights: every collapsed term over the other states is zero, so
+    merge gains and log joints computed on it are exact and cost what the used states cost.
+    Returns ``(states, (n, sum_x, sum_xx, counts), beta, beta_sum)``."""
+    n, sx, sxx, counts = summary
+    K = n.shape[0]
+    keep = np.flatnonzero(counts.sum(axis=0) > 0)
+    beta = np.exp(log_beta)
+    return (keep, (n[keep], sx[keep], sxx[keep], counts[np.append(keep, K)][:, keep]),
+            beta[keep], beta.sum())
 
 
 class _StoppingRule:
