@@ -1,4 +1,4 @@
-"""Conjugate exponential families for SPAHM (METHOD.md, "Generative meta-model").
+"""Conjugate exponential families for SPAHM (docs/method.md, 'The model').
 
 A local atom ``v`` is a noisy copy of its global atom ``theta``, ``v ~ F(. | theta)``, and the
 global atoms are drawn from the conjugate prior ``H``. Integrating ``theta`` out, a *set* of
@@ -430,6 +430,8 @@ FAMILIES = {
 _ALIASES = {"poisson-gamma": "poisson", "poisson_gamma": "poisson", "bernoulli-beta": "bernoulli",
             "bernoulli_beta": "bernoulli", "dirichlet": "multinomial",
             "multinomial-dirichlet": "multinomial", "multinomial_dirichlet": "multinomial"}
+#: Every name ``SPAHM(family=...)`` accepts: :data:`FAMILIES` and their aliases (lower case).
+FAMILY_NAMES = tuple(FAMILIES) + tuple(_ALIASES)
 
 
 def get_family(family):

@@ -102,7 +102,7 @@ def _lda_models(V=12, J=3):
 
 
 def test_lda_concentration_changes_the_matching_only():
-    """Issue 18: Multinomial(concentration=) changed both the matching and the fused topics'
+    """Multinomial(concentration=) once changed both the matching and the fused topics'
     smoothing (perplexity 18k vs 42k at the same matching). Same matching -> same model."""
     from spahm.families import Multinomial
 
@@ -251,7 +251,7 @@ class _CheckedFusedKMeans(mixture.FusedKMeans):
         if self.cluster_centers is None and X is not None:
             shape = np.asarray(X).shape
             width = shape[1] if len(shape) == 2 else 1
-            fitted = mixture.FusedKMeans(np.eye(2, max(width, 1))).fit(X)
+            fitted = mixture.FusedKMeans(cluster_centers=np.eye(2, max(width, 1))).fit(X)
             self.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
             return self
         return super().fit(X, y)

@@ -11,20 +11,22 @@ input with ``validate_data`` (shape, NaN, dtype).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .._validation import ParamValidationMixin
 from ..adapters import (Adapter, LocalAtoms, _full_covariances, _jittered,
                         _precision_cholesky, centroid_variances, group_average,
                         register_adapter)
+from ..metrics import scaled_distances
 
 
 # ---------------------------------------------------------------------------- k-means
-class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Nearest-centre assignment to fused k-means centres.
 
     Built by :func:`spahm.fuse_models` from fitted ``KMeans`` models; it can also be made
-    directly, ``FusedKMeans(cluster_centers).fit()``.
+    directly, ``FusedKMeans(cluster_centers=centres).fit()``.
 
     Parameters
     ----------
@@ -44,14 +46,20 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> from spahm.models.mixture import FusedKMeans
-    >>> FusedKMeans([[0.0, 0.0], [10.0, 10.0]]).fit().predict([[9.0, 9.5]]).tolist()
+    >>> FusedKMeans(cluster_centers=[[0.0, 0.0], [10.0, 10.0]]).fit().predict([[9.0, 9.5]]).tolist()
     [1]
     """
 
-    def __init__(self, cluster_centers=None, popularity=None):
+    _parameter_constraints: dict = {
+        "cluster_centers": [None, "array-like"],
+        "popularity": [None, "array-like"],
+    }
+
+    def __init__(self, *, cluster_centers=None, popularity=None):
         self.cluster_centers = cluster_centers
         self.popularity = popularity
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Validate the centres and set the fitted attributes (``X``, optional, is labelled).
 
@@ -61,7 +69,7 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         if self.cluster_centers is None:
             raise ValueError("FusedKMeans needs cluster_centers (the fused centres): build it "
-                             "with spahm.fuse_models(kmeans_models) or FusedKMeans(centres)")
+                             "with spahm.fuse_models(kmeans_models) or FusedKMeans(cluster_centers=centres)")
         centres = check_array(self.cluster_centers, dtype=np.float64,
                               input_name="cluster_centers")
         popularity = (np.ones(len(centres), dtype=int) if self.popularity is None
@@ -69,11 +77,21 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         if popularity.shape != (len(centres),):
             raise ValueError(f"popularity has shape {popularity.shape}; expected "
                              f"({len(centres)},), one count per centre")
+        if popularity.dtype.kind not in "iu" or np.any(popularity < 0):
+            raise ValueError(f"popularity must hold counts (integers >= 0), got "
+                             f"{popularity.tolist()!r}")
+        labels = None
+        if X is not None:  # checked before any attribute is set: a failed fit changes nothing
+            X = check_array(X, dtype=np.float64, input_name="X")
+            if X.shape[1] != centres.shape[1]:
+                raise ValueError(f"X has {X.shape[1]} features, but the centres have "
+                                 f"{centres.shape[1]}")
+            labels = scaled_distances(X, centres)[0].argmin(axis=1)
         self.cluster_centers_ = centres
         self.popularity_ = popularity
         self.n_features_in_ = centres.shape[1]
-        if X is not None:
-            self.labels_ = self.predict(X)
+        if labels is not None:
+            self.labels_ = labels
         return self
 
     @property
@@ -86,17 +104,25 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """Euclidean distance of every row of X to every fused centre, (n, L)."""
         check_is_fitted(self, "cluster_centers_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        c = self.cluster_centers_
-        sq = (X**2).sum(1)[:, None] - 2.0 * X @ c.T + (c**2).sum(1)[None, :]
-        return np.sqrt(np.maximum(sq, 0.0))
+        return _distances(X, self.cluster_centers_)
 
     def predict(self, X):
         """Index of the nearest fused centre of every row of X."""
-        return self.transform(X).argmin(axis=1)
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return scaled_distances(X, self.cluster_centers_)[0].argmin(axis=1)
 
     def score(self, X, y=None):
-        """Opposite of the sum of squared distances to the nearest centre (as KMeans.score)."""
-        return -float((self.transform(X).min(axis=1) ** 2).sum())
+        """Opposite of the sum of squared distances to the nearest centre (as KMeans.score);
+        ``ValueError`` when it exceeds the float range."""
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        d, unit = scaled_distances(X, self.cluster_centers_)
+        with np.errstate(over="ignore"):
+            value = -float((d.min(axis=1) ** 2).sum()) * unit * unit
+        if not np.isfinite(value):
+            raise ValueError("X: the score (sum of squared distances) exceeds the float range")
+        return value
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -104,8 +130,29 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
+def _distances(X, centres):
+    """Euclidean distance of every row of ``X`` to every centre, (n, L); ``ValueError`` when
+    a distance exceeds the float range (they are computed without overflow otherwise)."""
+    d, unit = scaled_distances(X, centres)
+    with np.errstate(over="ignore"):
+        out = d * unit
+    if not np.all(np.isfinite(out)):
+        raise ValueError("X: distances to the centres exceed the float range; rescale X and "
+                         "the centres")
+    return out
+
+
+def _silo_data(data, dim):
+    """A silo's data as a finite float array (n, dim); ``ValueError`` otherwise."""
+    x = check_array(data, dtype=np.float64, input_name="data")
+    if x.shape[1] != dim:
+        raise ValueError(f"data has {x.shape[1]} columns but the model's atoms have {dim}")
+    return x
+
+
 class KMeansAdapter(Adapter):
     name = "sklearn KMeans"
+    uses_data = "variances"
 
     def matches(self, model):
         from sklearn.cluster import KMeans, MiniBatchKMeans
@@ -116,12 +163,13 @@ class KMeansAdapter(Adapter):
         centres = np.asarray(model.cluster_centers_, dtype=float)
         variances = None
         if data is not None:
-            x = np.asarray(data, dtype=float)
+            x = _silo_data(data, centres.shape[1])
             variances = centroid_variances(x, model.predict(x), centres)
         return LocalAtoms(centres, variances)
 
     def build(self, result, locals_, models):
-        return FusedKMeans(result.global_atoms, result.popularity).fit()
+        return FusedKMeans(cluster_centers=result.global_atoms,
+                           popularity=result.popularity).fit()
 
 
 # ---------------------------------------------------------------------------- Gaussian mixture
@@ -132,6 +180,7 @@ class GaussianMixtureAdapter(Adapter):
 
     name = "sklearn GaussianMixture"
     uses_weights = True
+    uses_data = "variances"
 
     def matches(self, model):
         from sklearn.mixture import GaussianMixture
@@ -144,7 +193,7 @@ class GaussianMixtureAdapter(Adapter):
         cov = _full_covariances(model.covariances_, model.covariance_type, K, D)
         variances = None
         if data is not None:
-            n = len(np.asarray(data)) * np.asarray(model.weights_)
+            n = len(_silo_data(data, D)) * np.asarray(model.weights_)
             variances = np.diagonal(cov, axis1=1, axis2=2) / np.maximum(n, 1.0)[:, None]
         return LocalAtoms(means, variances, {"covariances": cov, "weights": model.weights_})
 
