@@ -460,6 +460,7 @@ def _plot_per_sequence(df, out_dir):
                    color=_plots.COLOURS[i % len(_plots.COLOURS)], label=LABELS[m])
         ax.set_xticks(np.arange(len(seqs)), seqs)
         ax.set_xlabel("sequence (subject_trial)")
+        ax.tick_params(labelleft=True)  # both panels keep their y tick labels
         ax.set_ylabel(label + " (per sequence)")
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
