@@ -21,11 +21,6 @@ import subprocess  # noqa: E402
 OUTSIDE = re.compile(r"METHOD\.md|STYLE\.md|ARCHITECTURE\.md|/work/")
 #: "issue 12", "issues 17, 18": references to a tracker a reader of the code does not have.
 ISSUE = re.compile(r"\bissues? #?\d+", re.I)
-#: Files of other areas still being fixed at the time of writing; the test fails as soon as one
-#: of them is clean (so the list only shrinks) or another file starts to offend.
-PENDING = {"experiments/_schema.py", "tests/test_report.py", "tests/test_runner.py"}
-#: The same for documents whose commands still lack the .venv/bin/ prefix.
-PENDING_COMMANDS = {"docs/sweeps.md"}
 
 
 def tracked_files():
@@ -46,9 +41,7 @@ def offenders():
 
 
 def test_no_tracked_file_cites_a_file_outside_the_repository_or_an_issue():
-    found = offenders()
-    assert set(found) - PENDING == set(), {p: found[p] for p in set(found) - PENDING}
-    assert PENDING <= set(found), f"clean now, drop from PENDING: {PENDING - set(found)}"
+    assert offenders() == {}
 
 
 def test_the_method_page_the_code_cites_has_the_sections_it_cites():
@@ -77,6 +70,4 @@ def test_documented_commands_run_as_written_after_the_set_up():
             indented = line.startswith("    ") and not line.lstrip().startswith(("-", "|"))
             if (in_code or indented) and tools.match(line):
                 bad.setdefault(path, []).append(f"{path}:{n}: {line.strip()}")
-    new = set(bad) - PENDING_COMMANDS
-    assert not new, "\n".join(line for p in sorted(new) for line in bad[p])
-    assert PENDING_COMMANDS <= set(bad), f"clean now, drop: {PENDING_COMMANDS - set(bad)}"
+    assert not bad, "\n".join(line for p in sorted(bad) for line in bad[p])
