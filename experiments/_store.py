@@ -310,8 +310,9 @@ def load_results(run_dir) -> pd.DataFrame:
         raise FileNotFoundError(f"no {METRICS_FILE} in {run_dir}: not a finished or started run")
     check = check_run(run_dir)
     if check.problems:
-        raise RunDirError("; ".join(check.problems) + f". Resume the run (the same command, into "
-                          f"{run_dir}) to redo the damaged trials.")
+        raise RunDirError("; ".join(check.problems) + f". Resume the run into {run_dir} (its "
+                          "command with hydra.run.dir or output_dir naming it; overwrite=true if "
+                          "git tracks it) to redo the damaged trials.")
     if not check.finished:
         raise RunDirError(f"{run_dir / METRICS_FILE} holds no finished trial")
     return check.rows

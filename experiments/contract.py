@@ -17,10 +17,14 @@ Figure titles go through :func:`experiments._plots.title` (``title(cfg, "...")``
 the run's overrides of its experiment and profile defaults.
 
 What the runner adds around them: the root keys (``seed``, ``trials``, ``parallel``,
-``objective``...; typed by :mod:`experiments._schema`) are checked and the run directory is
-checked before ``validate``; nothing is written before the first trial finishes; finished
-trials are recorded in ``manifest.json`` and a resumed run keeps only those whose rows check
-out; the run's objective (``conf/objective/<name>.yaml``) is computed from the rows.
+``objective``...; typed by :mod:`experiments._schema`) and ``fusion.*`` (against
+:class:`spahm.SPAHM`'s parameter constraints) are checked and the run directory is checked
+before ``validate``; installed data is checked against its install record before ``prepare``;
+nothing is written before the first trial finishes; the run holds its directory (a second run
+into it is refused) and replaces committed results only with ``overwrite=true``, once it is
+complete; finished trials are recorded in ``manifest.json`` and a resumed run keeps only those
+whose rows check out; the run's objective (``conf/objective/<name>.yaml``) is computed from
+the rows.
 """
 from __future__ import annotations
 
