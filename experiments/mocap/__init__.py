@@ -19,8 +19,12 @@ relabelling (and ``accuracy`` = 1 - Hamming, the paper's axis), adjusted Rand in
 frames and per sequence (each sequence relabelled on its own); number of states (per silo for
 the local models). Compute as a user meets it: the local fits run at once, one per silo
 (``n_jobs``), so a method built on them costs the slowest silo's wall time plus its own step
-(``time_s``) and the silos' summed CPU time plus its own (``cpu_time_s``); the full model costs
-its own fit, with the same sweeps, chains and kept-sample rule.
+(``time_s``), the silos' summed CPU time plus its own (``cpu_time_s``) and, on the critical path
+of silos fitting in parallel, the slowest silo's process CPU plus its own
+(``critical_path_cpu_time_s``); the full model costs its own fit, with the same sampler, priors,
+stopping rule and kept-sample rule. The report divides them by the full model's
+(:func:`compute_ratios`); ``compute_ratio_ideal_*`` are the ratios if cost were proportional to
+frames.
 
 Run: ``spahm-experiment experiment=mocap profile=quick`` (or ``profile=paper``).
 """
