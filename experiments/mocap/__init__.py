@@ -56,6 +56,7 @@ from experiments.mocap.claims import CLAIMS, PAPER, PAPER_LOCAL_STATES
 from experiments.mocap.config import SILOS, ModelCfg
 from spahm import match
 from spahm.adapters import get_adapter
+from spahm._validation import check_params
 from spahm.metrics import ari, hamming, relabel
 from spahm.models.hdp_hmm import StickyHDPHMM
 
@@ -94,10 +95,9 @@ def validate(cfg):
     # the model's own constraints (scikit-learn's parameter validation), named as config keys
     params = OmegaConf.to_container(m, resolve=True)
     try:
-        StickyHDPHMM(**params)._validate_params()
+        check_params(params, StickyHDPHMM, prefix="model.")
     except InvalidParameterError as exc:
-        name = re.search(r"The '(\w+)' parameter", str(exc))
-        key = f"model.{name.group(1)}" if name else "model"
+        key = re.search(r"model\.\w+", str(exc)).group(0)
         raise ConfigError(f"config key '{key}' = {OmegaConf.select(cfg, key)!r}: {exc}") from None
     if m.n_burnin is not None and not m.n_burnin < m.n_iter:
         fail("model.n_burnin", "null or an integer in [0, n_iter)")
