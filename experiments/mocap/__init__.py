@@ -19,8 +19,12 @@ relabelling (and ``accuracy`` = 1 - Hamming, the paper's axis), adjusted Rand in
 frames and per sequence (each sequence relabelled on its own); number of states (per silo for
 the local models). Compute as a user meets it: the local fits run at once, one per silo
 (``n_jobs``), so a method built on them costs the slowest silo's wall time plus its own step
-(``time_s``) and the silos' summed CPU time plus its own (``cpu_time_s``); the full model costs
-its own fit, with the same sweeps, chains and kept-sample rule.
+(``time_s``), the silos' summed CPU time plus its own (``cpu_time_s``) and, on the critical path
+of silos fitting in parallel, the slowest silo's process CPU plus its own
+(``critical_path_cpu_time_s``); the full model costs its own fit, with the same sampler, priors,
+stopping rule and kept-sample rule. The report divides them by the full model's
+(:func:`compute_ratios`); ``compute_ratio_ideal_*`` are the ratios if cost were proportional to
+frames.
 
 Run: ``spahm-experiment experiment=mocap profile=quick`` (or ``profile=paper``).
 """
@@ -52,6 +56,7 @@ from experiments.mocap.claims import CLAIMS, PAPER, PAPER_LOCAL_STATES
 from experiments.mocap.config import SILOS, ModelCfg
 from spahm import match
 from spahm.adapters import get_adapter
+from spahm._validation import check_params
 from spahm.metrics import ari, hamming, relabel
 from spahm.models.hdp_hmm import StickyHDPHMM
 
@@ -90,10 +95,9 @@ def validate(cfg):
     # the model's own constraints (scikit-learn's parameter validation), named as config keys
     params = OmegaConf.to_container(m, resolve=True)
     try:
-        StickyHDPHMM(**params)._validate_params()
+        check_params(params, StickyHDPHMM, prefix="model.")
     except InvalidParameterError as exc:
-        name = re.search(r"The '(\w+)' parameter", str(exc))
-        key = f"model.{name.group(1)}" if name else "model"
+        key = re.search(r"model\.\w+", str(exc)).group(0)
         raise ConfigError(f"config key '{key}' = {OmegaConf.select(cfg, key)!r}: {exc}") from None
     if m.n_burnin is not None and not m.n_burnin < m.n_iter:
         fail("model.n_burnin", "null or an integer in [0, n_iter)")

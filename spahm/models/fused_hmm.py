@@ -5,11 +5,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .._validation import ParamValidationMixin
 from ..adapters import _precision_cholesky
 from ._hmm import forward_filter, gaussian_log_likelihood, viterbi
 
 
-class FusedGaussianHMM(BaseEstimator):
+class FusedGaussianHMM(ParamValidationMixin, BaseEstimator):
     """Global HMM from fused HDP-HMM states: Gaussian emissions, fused transition matrix.
 
     A scikit-learn estimator whose parameters are the fused model itself (as

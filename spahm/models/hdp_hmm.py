@@ -17,8 +17,11 @@ Inference, per sweep:
 
 1. the blocked Gibbs step of the weak limit: emissions, auxiliary table counts, ``beta`` and
    the transition rows given the state sequences, all from their conjugate conditionals
-   (unused states get emissions drawn from the prior), then every state sequence jointly
-   given the parameters, by scaled forward filtering and backward sampling;
+   (unused states get emissions drawn from the prior), optionally the hyperparameters
+   ``alpha + kappa``, ``rho`` and ``gamma`` (Fox et al.'s auxiliary-variable updates,
+   :mod:`spahm.models._hdp`), then every state sequence jointly given the parameters, by
+   scaled forward filtering and backward sampling (:mod:`spahm.models._hmm`); with adaptive
+   truncation (``n_spare_states``) all of this works on the used states plus a few spare ones;
 2. a merge move and a split move (``StickyHDPHMM._merge``, ``StickyHDPHMM._split``) scored
    by the collapsed ``log p(x, z | beta)`` (emission parameters and transition rows
    integrated out, :func:`merge_gains`). New states also open in step 1 when a prior draw
@@ -28,7 +31,9 @@ Inference, per sweep:
    sampler.
 
 Several chains run as one batch; the sample with the highest collapsed ``log p(x, z | beta)``
-after burn-in over all chains is kept. The local atoms handed to SPAHM are the posterior
+after burn-in over all chains is kept, and a label-free rule (``tol``, ``patience``) can stop the
+sweeps once that log joint stops rising. Emission conjugacy lives in :mod:`spahm.models._niw`,
+the global HMM in :mod:`spahm.models.fused_hmm`. The local atoms handed to SPAHM are the posterior
 means of the emission means of the states the kept sample uses, read by
 :class:`HDPHMMAdapter` (the one extraction path).
 
@@ -38,7 +43,6 @@ loop over time steps, one batched step for all sequences of all chains.
 """
 from __future__ import annotations
 
-import numpy as np
 from numbers import Integral, Real
 
 import numpy as np
@@ -48,6 +52,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._progress import progress
+from .._validation import ParamValidationMixin
 from ..adapters import Adapter, LocalAtoms, _jittered, group_average, register_adapter
 from ._hdp import (
     _TINY,
@@ -106,7 +111,7 @@ def emission_prior(X, n0=1.0, prior_dof=None, prior_covariance="empirical", prio
 
 
 # ----------------------------------------------------------------------------- the sampler
-class StickyHDPHMM(BaseEstimator):
+class StickyHDPHMM(ParamValidationMixin, BaseEstimator):
     """Sticky HDP-HMM with Gaussian emissions, fitted by weak-limit blocked Gibbs sampling.
 
     The number of used states is inferred: every sweep draws the emissions of unused states
@@ -308,8 +313,7 @@ class StickyHDPHMM(BaseEstimator):
         return seqs, K, burn, priors
 
     def _rng(self):
-        """A numpy Generator from ``random_state`` (an int, None, a Generator, or a
-        RandomState, which gives the seed of a new Generator)."""
+        """A numpy Generator from ``random_state`` (a RandomState gives a new one's seed)."""
         state = self.random_state
         if isinstance(state, np.random.RandomState):
             state = int(state.randint(np.iinfo(np.int32).max))
@@ -588,8 +592,7 @@ class StickyHDPHMM(BaseEstimator):
         used = np.flatnonzero(n > 0)
         used = used[np.argsort(-n[used], kind="stable")]
         D = prior[0].shape[0]
-        # a state holding only missing frames has no emission estimate: its frames are
-        # labelled -1 in state_sequences_
+        # a state holding only missing frames has no emission: labelled -1 in state_sequences_
         new_label = np.full(K, -1)
         new_label[used] = np.arange(used.size)
         m_n, n_n, nu_n, S_n = niw_posterior(prior, n[used], sx[used], sxx[used])
