@@ -44,7 +44,8 @@ def _paper(metric):
     return f"{PAPER_RMSE['spahm'][metric]:.3f} vs {PAPER_RMSE['sgp50'][metric]:.3f}"
 
 
-CLAIMS = AppClaims("temperature", runs=(("quick", "5 city silos"),
+CLAIMS = AppClaims("temperature", runs=(("states", "45 US states, weekly 2016"),
+                                        ("quick", "5 city silos"),
                                         ("city_year", "10 city-year silos")), claims=(
     Claim("Fused inducing points forecast every silo far better than a silo's own 50-point SGP "
           "(RMSE across)", _paper("rmse_across"), _rmse("rmse_across")),
