@@ -60,7 +60,8 @@ from spahm._validation import check_params
 from spahm.metrics import ari, hamming, relabel
 from spahm.models.hdp_hmm import StickyHDPHMM
 
-__all__ = ["LABELS", "validate", "prepare", "settings", "trial", "plot", "report"]
+__all__ = ["LABELS", "validate", "prepare", "settings", "trial", "plot", "report",
+           "headline"]
 
 LABELS = {
     "local": "local HDP-HMMs",
@@ -73,6 +74,32 @@ BEHAVIOURS_FILE = "behaviours.txt"  # beside the segmentations: the names of beh
 
 
 # ---------------------------------------------------------------------------- config
+
+def headline(df, cfg=None) -> str:
+    """The run's headline as the paper reports it: 1 - normalised Hamming and ARI per method,
+    mean +- sd over trials, the paper's value in parentheses."""
+    rows = []
+    for method in [m for m in LABELS if m in set(df.method)]:
+        cells = []
+        for metric in ("accuracy", "ari"):
+            values = df[(df.method == method) & (df.metric == metric)]["value"].astype(float)
+            if values.empty:
+                cells.append("-")
+                continue
+            paper = PAPER[metric].get(method)
+            cells.append(mean_sd(values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0,
+                                 len(values)) + (f" ({paper:.2f})" if paper is not None else ""))
+        rows.append([LABELS[method], *cells])
+    if not rows:
+        return ""
+    header = ["method", "1 - Hamming", "ARI"]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(["Segmentation of all six sequences, mean +- sd over trials (paper's value "
+                      "in parentheses):", "  " + fmt.format(*header)]
+                     + ["  " + fmt.format(*row) for row in rows])
+
+
 def validate(cfg):
     """Ranges Hydra's schema cannot check (:mod:`experiments.mocap.config` types the rest);
     :class:`ConfigError` names the key."""
