@@ -9,7 +9,7 @@ the filter/sampler and the rest, and the paper profile's estimated time per tria
     OMP_NUM_THREADS=1 python benchmarks/bench_hdp_hmm.py [--sweeps 100] [--chains 4] [--root data/mocap6]
 
 CPU time (process time, one BLAS thread) is the fairer figure on a busy machine. Before the
-chains were batched and the time loops cut to a few ufunc calls per step (issue 14), the
+chains were batched and the time loops cut to a few ufunc calls per step, the
 sampler ran about 41 sweeps per second on all six sequences (16 min for the paper profile).
 """
 from __future__ import annotations

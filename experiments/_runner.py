@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from tqdm.auto import tqdm
 
 from data_scripts._common import replace_atomically
+from experiments.errors import ConfigError, DataMissingError, RunDirError
 from spahm import _progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,16 +56,6 @@ _PACKAGES = ("spahm", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", 
              "GPy", "nltk", "joblib", "gensim", "pyarrow")
 
 
-class DataMissingError(FileNotFoundError):
-    """A dataset the experiment needs is not installed; the message names the script to run."""
-
-
-class ConfigError(ValueError):
-    """A config value is missing or impossible; the message names the key."""
-
-
-class RunDirError(ValueError):
-    """The run directory cannot be used (it holds other files) or its files are damaged."""
 
 
 # ---------------------------------------------------------------------------- atomic files
@@ -782,7 +773,7 @@ def _profile_defaults(name, profile):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from experiments import register_configs
+    from experiments.registry import register_configs
 
     register_configs()
     overrides = [f"experiment={name}", f"profile={profile}"]

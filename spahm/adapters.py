@@ -20,10 +20,13 @@ mean's variance is its cluster's variance divided by its size, which needs the s
 (``data=``); a sparse GP gives the posterior variance of its latent function at the inducing
 inputs; an HDP-HMM state's mean has variance ``diag(covariance) / frames``.
 
-Other model types plug in with :func:`register_adapter` (an object with ``matches``,
-``extract`` and ``build``; see :class:`Adapter`). Every global model gets two attributes:
-``fusion_`` (the :class:`spahm.MatchResult`) and ``local_to_global_`` (per silo, the global
-index of each local atom).
+Other model types plug in with :func:`register_adapter` (an :class:`Adapter`: ``matches``,
+``extract`` and ``build``, or ``fuse`` for a fusion that is not one matching). Every argument of
+:func:`fuse_models` is honoured or refused for every adapter: ``data`` only where the adapter
+uses it (``Adapter.uses_data``), ``weights`` only where its global model has weights
+(``Adapter.uses_weights``). Every global model gets two attributes: ``fusion_`` (the
+:class:`spahm.MatchResult`) and ``local_to_global_`` (per silo, the global index of each local
+atom).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from ._validation import check_weights
 from .estimator import match
 
 # Covariances averaged from local models get this much added to their diagonal (relative to
@@ -53,12 +57,26 @@ class Adapter:
 
     ``family`` is the conjugate family used for the atoms (a name or a family object), or a
     callable ``family(locals) -> family`` when it depends on the models.
+
+    :meth:`fuse` is what :func:`fuse_models` calls, with arguments already checked against
+    ``uses_data`` and ``uses_weights``; the default extracts every model's atoms, matches
+    them once and builds the global model. Override it when a fusion is not one matching
+    (e.g. networks, layer by layer).
     """
 
     name = "adapter"
     family = "gaussian"
     #: whether ``build`` uses per-silo weights (``LocalAtoms.extra["silo_weight"]``)
     uses_weights = False
+    #: what ``extract`` uses the silos' data for: ``False`` (not at all: ``data`` is refused)
+    #: or ``"variances"`` (only the atoms' variances: refused with ``use_variances=False``)
+    uses_data = False
+
+    def fuse(self, models, data=None, *, weights=None, use_variances=True, family=None,
+             **kwargs):
+        """The global model fused from ``models`` (see :func:`fuse_models`)."""
+        return _fuse_by_matching(self, models, data, weights=weights,
+                                 use_variances=use_variances, family=family, **kwargs)
 
     def matches(self, model) -> bool:
         """Whether this adapter handles ``model``."""
@@ -89,9 +107,10 @@ def register_adapter(adapter, first=True):
     first : bool, default True
         Try it before the built-in adapters (so it can override them).
     """
-    for method in ("matches", "extract", "build"):
+    for method in ("matches", "extract", "build", "fuse"):
         if not callable(getattr(adapter, method, None)):
-            raise ValueError(f"adapter {adapter!r} has no method {method}()")
+            raise ValueError(f"adapter {adapter!r} has no method {method}() (subclass "
+                             "spahm.adapters.Adapter)")
     if first:
         _REGISTRY.insert(0, adapter)
     else:
@@ -198,22 +217,52 @@ def _check_fitted(model, j):
                              "model on its silo before fusing") from None
 
 
-def extract(models, data=None, use_variances=True):
-    """The adapter and every model's :class:`LocalAtoms` (all models must be of one kind)."""
+def extract(models, data=None, use_variances=True, adapter=None):
+    """The adapter and every model's :class:`LocalAtoms` (all models must be of one kind;
+    ``adapter``: the one to use, by default the registered one for ``models[0]``)."""
     models = _model_list(models)
-    adapter = get_adapter(models[0])
+    adapter = get_adapter(models[0]) if adapter is None else adapter
+    _check_kind(models, adapter)
+    data = _silo_data(data, len(models), adapter, use_variances)
+    locals_ = []
+    for j, m in enumerate(models):
+        try:
+            locals_.append(adapter.extract(m, None if data is None else data[j]))
+        except ValueError as exc:
+            raise ValueError(f"model {j}: {exc}") from None
+    if not use_variances:
+        for x in locals_:
+            x.variances = None
+    return adapter, locals_
+
+
+def _check_kind(models, adapter):
     for j, m in enumerate(models):
         if not adapter.matches(m):
             raise ValueError(f"model {j} is a {type(m).__name__}, but model 0 is handled by the "
                              f"{adapter.name} adapter: fuse models of one kind")
         _check_fitted(m, j)
-    if data is not None and len(data) != len(models):
-        raise ValueError(f"data has {len(data)} entries but there are {len(models)} models")
-    locals_ = [adapter.extract(m, None if data is None else data[j]) for j, m in enumerate(models)]
-    if not use_variances:
-        for x in locals_:
-            x.variances = None
-    return adapter, locals_
+
+
+def _silo_data(data, n_models, adapter, use_variances):
+    """``data`` as a list of J entries, or ``ValueError`` when the adapter would not use it."""
+    if data is None:
+        return None
+    uses = getattr(adapter, "uses_data", False)
+    if not uses:
+        raise ValueError(f"data: the {adapter.name} adapter does not use the silos' data "
+                         "(pass data=None)")
+    if uses == "variances" and not use_variances:
+        raise ValueError(f"data: the {adapter.name} adapter uses the silos' data only for the "
+                         "atoms' variances, which use_variances=False turns off (pass one of "
+                         "them)")
+    if isinstance(data, (str, bytes, np.ndarray)) or not hasattr(data, "__len__"):
+        raise ValueError(f"data must be a list with one array per model, got "
+                         f"{type(data).__name__}")
+    data = list(data)
+    if len(data) != n_models:
+        raise ValueError(f"data has {len(data)} entries but there are {n_models} models")
+    return data
 
 
 def _silo_weights(weights, n_models, adapter):
@@ -222,11 +271,7 @@ def _silo_weights(weights, n_models, adapter):
     if not adapter.uses_weights:
         raise ValueError(f"weights: the {adapter.name} adapter's global model has no weights "
                          "to apply them to")
-    w = np.asarray(weights, dtype=float) if not np.iscomplexobj(weights) else None
-    if w is None or w.shape != (n_models,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError(f"weights must be {n_models} positive finite numbers, one per model "
-                         f"(e.g. silo sizes), got {weights!r}")
-    return w
+    return check_weights(weights, n_models)
 
 
 def fuse_models(models, data=None, *, weights=None, use_variances=True, family=None, **kwargs):
@@ -238,13 +283,18 @@ def fuse_models(models, data=None, *, weights=None, use_variances=True, family=N
         One per silo, all of one supported kind (see the module docstring).
     data : list of array-like or None
         Each silo's training data, optional; k-means and Gaussian mixtures use it for the
-        variances of their centres (uncertainty-aware fusion).
+        variances of their centres (uncertainty-aware fusion). Refused for model types that
+        do not use it, and with ``use_variances=False`` (it would be ignored).
     weights : array-like (J,) or None
         Per-silo weights (e.g. silo sizes) for model types whose global model has weights:
         a fused Gaussian mixture's weights are the local weights times the silo weights,
-        summed per global component. ``None``: silos weigh equally.
+        summed per global component; an LDA's pooled topic-word counts and an MLP's
+        averaged units are weighted by them. ``None``: silos weigh equally. Refused for
+        model types without weights (k-means, sparse GP, HDP-HMM).
     use_variances : bool, default True
-        Pass the atoms' variances to SPAHM when the adapter knows them.
+        Pass the atoms' variances to SPAHM when the adapter knows them (from ``data`` for
+        k-means and mixtures; always for sparse GPs and HDP-HMMs; never for LDA and MLPs,
+        whose atoms have none).
     family : str, Family or None
         Overrides the adapter's family (e.g. ``Multinomial(concentration=...)`` for LDA).
     **kwargs
@@ -253,6 +303,12 @@ def fuse_models(models, data=None, *, weights=None, use_variances=True, family=N
     Returns
     -------
     The global model, with ``fusion_`` (:class:`spahm.MatchResult`) and ``local_to_global_``.
+
+    Raises
+    ------
+    ValueError
+        Models of mixed or unsupported kinds, unfitted models, and any argument the models'
+        adapter cannot honour; the message names the model or argument.
 
     Examples
     --------
@@ -268,10 +324,19 @@ def fuse_models(models, data=None, *, weights=None, use_variances=True, family=N
     (3, True)
     """
     models = _model_list(models)
-    fuse = getattr(get_adapter(models[0]), "fuse", None)
-    if fuse is not None:  # several matchings per fusion (spahm.models.mlp: layer by layer)
-        return fuse(models, family=family, **kwargs)
-    adapter, locals_ = extract(models, data, use_variances)
+    adapter = get_adapter(models[0])
+    if not isinstance(use_variances, (bool, np.bool_)):
+        raise ValueError(f"use_variances must be True or False, got {use_variances!r}")
+    data = _silo_data(data, len(models), adapter, use_variances)
+    weights = _silo_weights(weights, len(models), adapter)
+    return adapter.fuse(models, data, weights=weights, use_variances=bool(use_variances),
+                        family=family, **kwargs)
+
+
+def _fuse_by_matching(adapter, models, data=None, *, weights=None, use_variances=True,
+                      family=None, **kwargs):
+    """:meth:`Adapter.fuse`'s default: extract, check, match once, build."""
+    _, locals_ = extract(models, data, use_variances, adapter)
     if callable(getattr(adapter, "check", None)):
         adapter.check(locals_)
     silo_weights = _silo_weights(weights, len(models), adapter)

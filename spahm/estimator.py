@@ -8,18 +8,28 @@ the result back.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from . import core
 from . import families as _families
 from ._matching import FamilyState, GaussianState
-from ._validation import (check_finite, check_int, check_local_atoms, check_local_variances,
-                          check_positive, check_random_state)
+from ._validation import (RANDOM_STATE, ParamValidationMixin, RealArray, check_finite,
+                          check_local_atoms, check_local_variances, check_positive,
+                          check_random_state)
+
+#: Upper bound on ``n_init`` (restarts): each restart is a full fit, so a larger count is
+#: almost surely a mistake that would run for hours.
+MAX_N_INIT = 1000
+#: Upper bound on ``n_iter`` (passes). Passes stop at a fixed point, usually within a few.
+MAX_N_ITER = 10_000
 
 
 def _canonical_order(silos, variances):
@@ -83,6 +93,11 @@ class _Problem:
     offset: float = 0.0            # common local variance folded into sigma^2 (fast path)
     gaussian: bool = True
 
+    def variances_to_standard(self, variances):
+        """Variances in the atoms' units to standardised units (divided by scale twice, so
+        that no square of the scale can overflow)."""
+        return variances / self.scale / self.scale
+
     def new_state(self, gamma0, cap, max_atoms, prior_dof=None):
         if self.family is None:
             return GaussianState(self.silos, self.s, self.s0, self.mu0, self.per_dim, gamma0, cap,
@@ -136,7 +151,7 @@ class MatchResult:
         return int(self.global_atoms.shape[0])
 
 
-class SPAHM(BaseEstimator):
+class SPAHM(ParamValidationMixin, BaseEstimator):
     """Fuse local models by matching their parameters (Gaussian SPAHM by default).
 
     Parameters
@@ -150,7 +165,7 @@ class SPAHM(BaseEstimator):
         entries (a scalar).
     gamma0 : float, default 1.0
         Mass of the Beta process: larger values open new global atoms more readily.
-    n_iter : int, default 10
+    n_iter : int in [0, 10000], default 10
         Most passes over the silos in random order after the initial pass. The passes stop
         earlier once one changes no grouping and leaves the hyperparameters as they were (a
         fixed point: further passes cannot change anything); ``converged_`` says so.
@@ -163,15 +178,16 @@ class SPAHM(BaseEstimator):
     max_global_atoms : int or None, default None
         Upper bound on the number of global atoms; once reached, local atoms can only match.
         Must be at least the largest silo's number of atoms.
-    n_init : int, default 1
+    n_init : int in [1, 1000], default 1
         Number of runs with different random visit orders; the run with the highest log
         posterior (:func:`spahm.core.objective`) is kept. The matching is a coordinate ascent
         and can stop in a local optimum; restarts guard against that, like k-means' ``n_init``.
         The first run's initial pass goes largest silo first (METHOD.md), each later run's in
         a random order, so a restart can leave a poor first grouping; the first run is the
         same as with ``n_init=1``.
-    random_state : None, int >= 0 or numpy Generator
-        Seeds the order in which silos are revisited.
+    random_state : None, int >= 0, numpy RandomState, Generator, BitGenerator or SeedSequence
+        Seeds the order in which silos are revisited (a ``Generator`` or ``RandomState`` is
+        advanced, as in scikit-learn).
     family : str or spahm.families.Family, default "gaussian"
         The conjugate family of the local atoms: a name in :data:`spahm.families.FAMILIES`
         (``"gaussian"``, ``"poisson"``, ``"bernoulli"``, ``"multinomial"``) with its default
@@ -226,7 +242,7 @@ class SPAHM(BaseEstimator):
     with one silo they are not identifiable). A silo with no atoms is rejected: drop it
     before fusion.
 
-    Uncertainty-aware fusion (``fit(local_atoms, local_variances)``, Gaussian family only):
+    Uncertainty-aware fusion (``fit(local_atoms, local_variances=...)``, Gaussian family only):
     local atom l of a silo is modelled as ``v_l ~ N(theta_i, sigma^2 + tau_l)`` where
     ``tau_l`` is its own variance (e.g. a k-means centroid's within-cluster variance divided by
     the cluster size) and ``sigma^2`` the between-silo spread, still estimated. Global atoms
@@ -245,8 +261,25 @@ class SPAHM(BaseEstimator):
     (3, 2)
     """
 
+    _parameter_constraints: dict = {
+        "sigma": [Interval(Real, 0, None, closed="neither"), RealArray(positive=True)],
+        "sigma0": [Interval(Real, 0, None, closed="neither"), RealArray(positive=True)],
+        "mu0": [None, Interval(Real, None, None, closed="neither"), RealArray()],
+        "gamma0": [Interval(Real, 0, None, closed="neither")],
+        "n_iter": [Interval(Integral, 0, MAX_N_ITER, closed="both")],
+        "optimize_hyperparameters": ["boolean"],
+        "popularity_cap": [Interval(Integral, 1, None, closed="left")],
+        "max_global_atoms": [None, Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, MAX_N_INIT, closed="both")],
+        "random_state": RANDOM_STATE,
+        "family": [StrOptions(set(_families.FAMILIES)),
+                   Hidden(StrOptions(set(_families.FAMILY_NAMES))), _families.Family],
+        "sigma_prior_dof": [None, Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
+        *,
         sigma=1.0,
         sigma0=1.0,
         mu0=None,
@@ -275,35 +308,22 @@ class SPAHM(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _validated(self, local_atoms):
+        """Silos and the hyperparameters that depend on them (their types and ranges are
+        ``_parameter_constraints``, checked before)."""
         silos = check_local_atoms(local_atoms)
         dim = silos[0].shape[1]
         sigma = check_positive(self.sigma, "sigma", dim)
         sigma0 = check_positive(self.sigma0, "sigma0", dim)
         mu0 = None if self.mu0 is None else check_finite(self.mu0, "mu0", dim)
-        if np.ndim(self.gamma0) != 0:
-            raise ValueError(f"gamma0 must be a positive scalar, got {self.gamma0!r}")
-        gamma0 = check_positive(self.gamma0, "gamma0", 1)
-        n_iter = check_int(self.n_iter, "n_iter", 0)
-        cap = check_int(self.popularity_cap, "popularity_cap", 1)
         largest = max(len(s) for s in silos)
-        max_atoms = check_int(self.max_global_atoms, "max_global_atoms", 1, allow_none=True)
+        max_atoms = self.max_global_atoms
         if max_atoms is not None and max_atoms < largest:
             j = int(np.argmax([len(s) for s in silos]))
             raise ValueError(
                 f"max_global_atoms={max_atoms} is smaller than silo {j}'s {largest} local atoms; "
                 "each global atom takes at most one atom per silo"
             )
-        check_int(self.n_init, "n_init", 1)
-        check_random_state(self.random_state)
-        dof = self.sigma_prior_dof
-        if dof is not None and not (isinstance(dof, (int, float, np.integer, np.floating))
-                                    and not isinstance(dof, bool) and np.isfinite(dof)
-                                    and dof >= 0):
-            raise ValueError(f"sigma_prior_dof must be None or a finite number >= 0, got {dof!r}")
-        if not isinstance(self.optimize_hyperparameters, (bool, np.bool_)):
-            raise ValueError("optimize_hyperparameters must be True or False, got "
-                             f"{self.optimize_hyperparameters!r}")
-        return silos, sigma, sigma0, mu0, float(gamma0), n_iter, cap, max_atoms
+        return silos, sigma, sigma0, mu0
 
     def _problem(self, silos, local_variances, sigma, sigma0, mu0):
         """Canonical order, family and (Gaussian) standardisation of validated silos."""
@@ -340,7 +360,7 @@ class SPAHM(BaseEstimator):
         problem.centre, problem.scale = centre, scale
         problem.silos = [(x - centre) / scale for x in silos_c]
         if vars_c is not None:
-            problem.variances = [v / scale**2 for v in vars_c]
+            problem.variances = [problem.variances_to_standard(v) for v in vars_c]
         s = _standardised_variance(sigma, scale, "sigma")
         s0 = _standardised_variance(sigma0, scale, "sigma0")
         mu = 0.0 if mu0 is None else (np.asarray(mu0, dtype=float) - centre) / scale
@@ -354,13 +374,16 @@ class SPAHM(BaseEstimator):
         return problem
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, local_atoms, local_variances=None, y=None):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, local_atoms, y=None, *, local_variances=None):
         """Fuse the silos' local atoms.
 
         Parameters
         ----------
         local_atoms : list of array-like, each of shape (L_j, D)
             One array per silo.
+        y : None
+            Ignored (scikit-learn's convention).
         local_variances : list of array-like or None
             Optional, Gaussian family only: each silo's local-atom variances ``tau`` as a
             scalar, shape (L_j,) or (L_j, D) (see Notes). ``None``: plain SPAHM.
@@ -372,18 +395,20 @@ class SPAHM(BaseEstimator):
         Raises
         ------
         ValueError
-            On any malformed input; the message names the silo or hyperparameter.
+            On any malformed input; the message names the silo or hyperparameter
+            (``InvalidParameterError``, a ``ValueError``, for a hyperparameter of the wrong
+            type or range). A failed fit leaves a fitted model as it was.
         """
-        silos, sigma, sigma0, mu0, gamma0, n_iter, cap, max_atoms = self._validated(local_atoms)
+        _check_y(y)
+        silos, sigma, sigma0, mu0 = self._validated(local_atoms)
         problem = self._problem(silos, local_variances, sigma, sigma0, mu0)
         rng = check_random_state(self.random_state)
-        if len(silos) == 1:
-            n_iter, n_init = 0, 1  # nothing to match; the atoms are the global atoms (Notes)
-        else:
-            n_init = self.n_init
+        n_iter, n_init = (0, 1) if len(silos) == 1 else (self.n_iter, self.n_init)
+        # (one silo: nothing to match; its atoms are the global atoms, see Notes)
         best = None
         for restart in range(n_init):
-            state = problem.new_state(gamma0, cap, max_atoms, self.sigma_prior_dof)
+            state = problem.new_state(float(self.gamma0), self.popularity_cap,
+                                      self.max_global_atoms, self.sigma_prior_dof)
             # The per-silo products are small: one BLAS thread is faster than several, and
             # much faster when the cores are busy (threads spin-wait on each other).
             with threadpool_limits(limits=1, user_api="blas"):
@@ -392,24 +417,27 @@ class SPAHM(BaseEstimator):
                                                         shuffle_first=restart > 0)
             if best is None or objective[-1] > best[1][-1]:
                 best = (state, objective, converged)
-        self._problem_, self._rng_ = problem, rng
-        self._store(*best)
+        fitted = self._fitted(problem, *best)
         if len(silos) == 1:
-            self.global_atoms_ = silos[0][np.argsort(self.assignments_[0])].copy()
-            self.converged_ = True
+            fitted["global_atoms_"] = silos[0][np.argsort(fitted["assignments_"][0])].copy()
+            fitted["converged_"] = True
+        self._set_fitted(problem, rng, fitted)
         return self
 
-    def partial_fit(self, new_silos, local_variances=None):
+    def partial_fit(self, new_silos, y=None, *, local_variances=None):
         """Add new silos to a fitted model without refitting the others from scratch.
 
         The new silos are matched against the current global atoms (largest first), then up
         to ``n_iter`` passes over all silos refine the grouping as :meth:`fit` does. A model
-        that is not fitted yet is fitted on ``new_silos``.
+        that is not fitted yet is fitted on ``new_silos``. All or nothing: when it raises, the
+        model is exactly as it was before the call.
 
         Parameters
         ----------
         new_silos : list of array-like, each of shape (L_j, D)
             The new silos' local atoms (same ``D`` as the fitted ones).
+        y : None
+            Ignored (scikit-learn's convention).
         local_variances : list of array-like or None
             As in :meth:`fit`; allowed only when the model was fitted with variances.
 
@@ -419,9 +447,13 @@ class SPAHM(BaseEstimator):
             ``assignments_`` lists the old silos first, then the new ones in input order.
         """
         if not hasattr(self, "_problem_"):
-            return self.fit(new_silos, local_variances)
-        problem, state = self._problem_, self._state_
-        silos, *_ , n_iter, _, _ = self._validated(new_silos)
+            return self.fit(new_silos, local_variances=local_variances)
+        self._validate_params()  # parameters may have been set since fit
+        _check_y(y)
+        # Work on copies and commit at the end, so that a failure changes nothing.
+        problem, state = copy.copy(self._problem_), copy.deepcopy(self._state_)
+        rng = copy.deepcopy(self._rng_)
+        silos, *_ = self._validated(new_silos)
         dim = problem.silos[0].shape[1]
         if silos[0].shape[1] != dim:
             raise ValueError(f"new silos have atoms of dimension D={silos[0].shape[1]}, but the "
@@ -436,7 +468,7 @@ class SPAHM(BaseEstimator):
         order, rows = _canonical_order(silos, variances)
         new = [(silos[j][rows[j]] - problem.centre) / problem.scale for j in order]
         new_vars = (None if variances is None
-                    else [variances[j][rows[j]] / problem.scale**2 for j in order])
+                    else [problem.variances_to_standard(variances[j][rows[j]]) for j in order])
         first = len(problem.order)
         problem.silos = problem.silos + new
         problem.order = problem.order + [first + j for j in order]
@@ -445,35 +477,45 @@ class SPAHM(BaseEstimator):
             problem.variances = problem.variances + new_vars
         with threadpool_limits(limits=1, user_api="blas"):
             added = state.add_silos(new, new_vars)
-            objective, converged = state.run_passes(n_iter, self._rng_,
+            objective, converged = state.run_passes(self.n_iter, rng,
                                                     self.optimize_hyperparameters,
                                                     first_silos=added)
-        self._store(state, objective, converged)
+        self._set_fitted(problem, rng, self._fitted(problem, state, objective, converged))
         return self
 
-    def _store(self, state, objective, converged):
-        problem = self._problem_
-        self._state_ = state
+    def _set_fitted(self, problem, rng, fitted):
+        self._problem_, self._rng_ = problem, rng
+        for name, value in fitted.items():
+            setattr(self, name, value)
+
+    @staticmethod
+    def _fitted(problem, state, objective, converged):
+        """The fitted attributes (in the atoms' units) of a finished matching ``state``."""
         scale, centre = problem.scale, problem.centre
         atoms = state.global_atoms()
-        self.global_atoms_ = atoms * scale + centre if problem.gaussian else atoms
-        self.popularity_ = state.counts[: state.L].astype(int)
-        self.assignments_ = problem.to_input_order(state.assignments())
         hp = state.hyperparameters()
         if problem.gaussian:
             shaped = lambda v, keep: np.asarray(v, dtype=float).copy() if keep else float(np.mean(v))  # noqa: E731
             keep_mu, keep_s, keep_s0 = problem.per_dim
-            sigma = np.sqrt(np.maximum(np.square(np.asarray(hp["sigma"]) * scale) - problem.offset,
-                                       core.VARIANCE_FLOOR * scale**2))
+            # sigma^2 - offset in standardised units, then scaled (no square of the scale)
+            sigma = scale * np.sqrt(np.maximum(np.square(np.asarray(hp["sigma"]))
+                                               - problem.variances_to_standard(problem.offset),
+                                               core.VARIANCE_FLOOR))
             hp = {"mu0": shaped(np.asarray(hp["mu0"]) * scale + centre, keep_mu),
                   "sigma": shaped(sigma, keep_s),
                   "sigma0": shaped(np.asarray(hp["sigma0"]) * scale, keep_s0)}
-        self.hyperparameters_ = {**hp, "gamma0": state.gamma0}
         # the objective is a log density of the atoms: standardising divided them by scale
         jacobian = state.atoms.size * np.log(scale) if problem.gaussian else 0.0
-        self.objective_ = np.asarray(objective) - jacobian
-        self.n_iter_ = len(objective) - 1
-        self.converged_ = bool(converged)
+        return {
+            "_state_": state,
+            "global_atoms_": atoms * scale + centre if problem.gaussian else atoms,
+            "popularity_": state.counts[: state.L].astype(int),
+            "assignments_": problem.to_input_order(state.assignments()),
+            "hyperparameters_": {**hp, "gamma0": state.gamma0},
+            "objective_": np.asarray(objective) - jacobian,
+            "n_iter_": len(objective) - 1,
+            "converged_": bool(converged),
+        }
 
     @property
     def n_global_atoms_(self):
@@ -481,7 +523,13 @@ class SPAHM(BaseEstimator):
         return int(self.global_atoms_.shape[0])
 
 
-def match(local_atoms, local_variances=None, **kwargs) -> MatchResult:
+def _check_y(y):
+    if y is not None:
+        raise ValueError("y must be None: SPAHM is unsupervised; pass the local atoms' "
+                         "variances as local_variances=...")
+
+
+def match(local_atoms, *, local_variances=None, **kwargs) -> MatchResult:
     """Fuse local atoms and return a frozen :class:`MatchResult`.
 
     Takes the same keyword arguments as :class:`SPAHM`; ``local_variances`` as
@@ -496,7 +544,7 @@ def match(local_atoms, local_variances=None, **kwargs) -> MatchResult:
     >>> result.n_global_atoms, bool(result.assignments[0][1] == result.assignments[1][0])
     (2, True)
     """
-    model = SPAHM(**kwargs).fit(local_atoms, local_variances)
+    model = SPAHM(**kwargs).fit(local_atoms, local_variances=local_variances)
     return MatchResult(
         global_atoms=model.global_atoms_,
         popularity=model.popularity_,

@@ -430,6 +430,8 @@ FAMILIES = {
 _ALIASES = {"poisson-gamma": "poisson", "poisson_gamma": "poisson", "bernoulli-beta": "bernoulli",
             "bernoulli_beta": "bernoulli", "dirichlet": "multinomial",
             "multinomial-dirichlet": "multinomial", "multinomial_dirichlet": "multinomial"}
+#: Every name ``SPAHM(family=...)`` accepts: :data:`FAMILIES` and their aliases (lower case).
+FAMILY_NAMES = tuple(FAMILIES) + tuple(_ALIASES)
 
 
 def get_family(family):

@@ -251,7 +251,7 @@ class _CheckedFusedKMeans(mixture.FusedKMeans):
         if self.cluster_centers is None and X is not None:
             shape = np.asarray(X).shape
             width = shape[1] if len(shape) == 2 else 1
-            fitted = mixture.FusedKMeans(np.eye(2, max(width, 1))).fit(X)
+            fitted = mixture.FusedKMeans(cluster_centers=np.eye(2, max(width, 1))).fit(X)
             self.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
             return self
         return super().fit(X, y)

@@ -255,7 +255,10 @@ def test_family_selection_by_name_and_object():
     fam = families.BernoulliBeta(a=1.0, b=1.0)
     assert families.get_family(fam) is fam
     with pytest.raises(ValueError, match=r"unknown family 'student'.*bernoulli.*gaussian"):
+        families.get_family("student")
+    with pytest.raises(ValueError, match=r"'family' parameter of SPAHM .*'student'") as error:
         match([np.ones((2, 2))], family="student")
+    assert all(f"'{name}'" in str(error.value) for name in families.FAMILIES)
     model = SPAHM(family="poisson")
     assert model.get_params()["family"] == "poisson"
 

@@ -29,6 +29,7 @@ from spahm.models.hdp_hmm import (
     sufficient_statistics,
     transition_counts,
     transition_log_marginal,
+    viterbi,
 )
 
 
@@ -352,6 +353,27 @@ def test_forward_filter_invariant_to_state_relabelling(seed, K, T):
                            np.array([T]))
     assert l1[0] == pytest.approx(l2[0], rel=1e-10, abs=1e-10)
     np.testing.assert_allclose(a[:, :, perm], b, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), K=st.integers(1, 4), T=st.integers(1, 6),
+       zeros=st.booleans())
+def test_viterbi_is_the_brute_force_argmax_over_all_paths(seed, K, T, zeros):
+    """On small HMMs the Viterbi path has the largest log p(z, x) of all K^T paths (also with
+    forbidden transitions, log 0 = -inf)."""
+    rng = np.random.default_rng(seed)
+    trans, pi0, ll = _random_chain(rng, K, T)
+    if zeros and K > 1:
+        trans[rng.random((K, K)) < 0.3] = 0.0
+        trans[np.arange(K), np.arange(K)] = np.maximum(trans[np.arange(K), np.arange(K)], 0.1)
+        trans /= trans.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        path = viterbi(ll, np.log(pi0), np.log(trans))
+        scores = {p: _path_log_joint(p, ll, pi0, trans)
+                  for p in itertools.product(range(K), repeat=T)}
+        got = _path_log_joint(tuple(path), ll, pi0, trans)
+    assert path.shape == (T,)
+    assert got == pytest.approx(max(scores.values()), rel=1e-12, abs=1e-12)
 
 
 # ---------------------------------------------------------------------------- fused HMM

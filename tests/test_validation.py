@@ -31,29 +31,44 @@ def test_bad_local_atoms(atoms, message):
         match(atoms)
 
 
+def _param(name):
+    """scikit-learn's message for a parameter outside its ``_parameter_constraints``."""
+    return f"The '{name}' parameter of SPAHM must be"
+
+
 BAD_PARAMS = [
-    ({"sigma": 0.0}, "sigma must be positive"),
-    ({"sigma": -1.0}, "sigma must be positive"),
-    ({"sigma0": np.array([1.0, -1.0, 1.0])}, "sigma0 must be positive"),
+    ({"sigma": 0.0}, _param("sigma")),
+    ({"sigma": -1.0}, _param("sigma")),
+    ({"sigma0": np.array([1.0, -1.0, 1.0])}, _param("sigma0")),
     ({"sigma": np.ones(4)}, "sigma must be a scalar or have length D=3"),
-    ({"sigma": "big"}, "sigma must be a positive number"),
-    ({"gamma0": 0}, "gamma0 must be positive"),
-    ({"gamma0": np.ones(3)}, "gamma0 must be a positive scalar"),
-    ({"mu0": np.nan}, "mu0 must be finite"),
-    ({"n_iter": -1}, "n_iter must be an integer >= 0"),
-    ({"n_iter": 2.5}, "n_iter must be an integer"),
-    ({"popularity_cap": 0}, "popularity_cap must be an integer >= 1"),
-    ({"n_init": 0}, "n_init must be an integer >= 1"),
+    ({"sigma": "big"}, _param("sigma")),
+    ({"sigma": True}, _param("sigma") + " a number, not a bool"),
+    ({"sigma": np.inf}, _param("sigma")),
+    ({"gamma0": 0}, _param("gamma0")),
+    ({"gamma0": np.ones(3)}, _param("gamma0")),
+    ({"gamma0": "a"}, _param("gamma0")),
+    ({"mu0": np.nan}, _param("mu0")),
+    ({"mu0": [0.0, np.nan, 0.0]}, _param("mu0")),
+    ({"n_iter": -1}, _param("n_iter")),
+    ({"n_iter": 2.5}, _param("n_iter")),
+    ({"n_iter": 10**6}, _param("n_iter") + r" an int in the range \[0, 10000\]"),
+    ({"popularity_cap": 0}, _param("popularity_cap")),
+    ({"n_init": 0}, _param("n_init")),
+    ({"n_init": 10**6}, _param("n_init") + r" an int in the range \[1, 1000\]"),
+    ({"n_init": True}, _param("n_init")),
     ({"max_global_atoms": 1}, "max_global_atoms=1 is smaller than silo 0's 2 local atoms"),
-    ({"random_state": "abc"}, "random_state must be None, a non-negative integer .* got 'abc'"),
-    ({"random_state": -1}, "random_state must be None, a non-negative integer"),
-    ({"sigma": 1 + 2j}, "sigma must be real"),
-    ({"mu0": 1j}, "mu0 must be real"),
-    ({"optimize_hyperparameters": "yes"}, "optimize_hyperparameters must be True or False"),
+    ({"max_global_atoms": 0}, _param("max_global_atoms")),
+    ({"random_state": "abc"}, _param("random_state") + ".* Got 'abc'"),
+    ({"random_state": -1}, _param("random_state")),
+    ({"random_state": 1.5}, _param("random_state")),
+    ({"sigma": 1 + 2j}, _param("sigma")),
+    ({"mu0": 1j}, _param("mu0")),
+    ({"optimize_hyperparameters": "yes"}, _param("optimize_hyperparameters")),
+    ({"family": "gauss"}, _param("family")),
     ({"sigma0": 1e-200, "sigma": 1e-200}, r"sigma=1e-200 is too far from the atoms' spread"),
-    ({"sigma_prior_dof": -1.0}, "sigma_prior_dof must be None or a finite number >= 0"),
-    ({"sigma_prior_dof": "none"}, "sigma_prior_dof must be None or a finite number >= 0"),
-    ({"sigma_prior_dof": np.inf}, "sigma_prior_dof must be None or a finite number >= 0"),
+    ({"sigma_prior_dof": -1.0}, _param("sigma_prior_dof")),
+    ({"sigma_prior_dof": "none"}, _param("sigma_prior_dof")),
+    ({"sigma_prior_dof": np.inf}, _param("sigma_prior_dof")),
 ]
 
 
@@ -78,7 +93,7 @@ def _kmeans():
 def _fitted_fused():
     from spahm.models.mixture import FusedKMeans
 
-    return FusedKMeans(np.array([[0.0, 0.0], [5.0, 5.0]])).fit()
+    return FusedKMeans(cluster_centers=np.array([[0.0, 0.0], [5.0, 5.0]])).fit()
 
 
 BAD_MODELS = [
@@ -123,7 +138,7 @@ def test_unfitted_fused_kmeans_says_not_fitted():
     from spahm.models.mixture import FusedKMeans
 
     with pytest.raises(NotFittedError, match="not fitted"):
-        FusedKMeans([[0.0, 0.0]]).predict([[1.0, 1.0]])
+        FusedKMeans(cluster_centers=[[0.0, 0.0]]).predict([[1.0, 1.0]])
 
 
 @pytest.mark.parametrize("weights,message", [

@@ -61,9 +61,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.special import gammaln, multigammaln
+from scipy.special import gammaln
 
 from spahm._progress import progress
+from spahm.models._niw import niw_log_marginal_from_logdet, sample_bartlett
 
 #: A downdate whose new determinant ratio ``s_D`` falls below this is recomputed from the
 #: sufficient statistics instead (guards the rank-one downdate against rounding).
@@ -496,13 +497,8 @@ class _TopicState:
         n_doc = ndk.sum(axis=1)
         log_doc = (gammaln(K * alpha) - gammaln(n_doc + K * alpha)
                    + (gammaln(ndk + alpha) - gammaln(alpha)).sum(axis=1)).sum()
-        kappa, nu = self.kappa0 + self.n, self.nu0 + self.n
-        logdet0 = np.linalg.slogdet(self.psi0)[1]
-        log_topic = (-0.5 * self.n * D * math.log(math.pi)
-                     + np.array([multigammaln(0.5 * v, D) for v in nu])
-                     - multigammaln(0.5 * self.nu0, D)
-                     + 0.5 * self.nu0 * logdet0 - 0.5 * nu * self.logdet
-                     + 0.5 * D * (math.log(self.kappa0) - np.log(kappa)))
+        log_topic = niw_log_marginal_from_logdet(self.n, D, self.kappa0, self.nu0,
+                                                 np.linalg.slogdet(self.psi0)[1], self.logdet)
         return float(log_doc + log_topic.sum())
 
     def sample_gaussians(self, rng):
@@ -516,9 +512,7 @@ class _TopicState:
         """
         K, D = self.K, self.D
         nu = self.nu0 + self.n
-        A = np.tril(rng.standard_normal((K, D, D)), -1)
-        diag = np.sqrt(rng.chisquare(nu[:, None] - np.arange(D)[None, :]))
-        A[:, np.arange(D), np.arange(D)] = diag
+        A, diag = sample_bartlett(rng, nu, D)
         R = np.transpose(A, (0, 2, 1)) @ self.W                       # (K, D, D)
         eps = rng.standard_normal((K, D)) / np.sqrt(self.kappa0 + self.n)[:, None]
         mu = self.mu + np.linalg.solve(R, eps[:, :, None])[:, :, 0]

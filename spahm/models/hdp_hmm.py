@@ -39,246 +39,45 @@ loop over time steps, one batched step for all sequences of all chains.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, logsumexp, multigammaln
+from numbers import Integral, Real
+
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from .._progress import progress
 from .._validation import check_int
+from ..adapters import Adapter, LocalAtoms, _jittered, group_average, register_adapter
+from ._hdp import (
+    _TINY,
+    merge_gains,
+    resample_hyperparameters,
+    sample_log_dirichlet,
+    sample_table_counts,
+    transition_counts,
+    transition_log_marginal,
+)
+from ._hmm import backward_sample, forward_filter, gaussian_log_likelihood, viterbi
+from ._niw import niw_log_marginal, niw_posterior, sample_niw, sufficient_statistics
+from .fused_hmm import FusedGaussianHMM
 
-from ..adapters import (Adapter, LocalAtoms, _jittered, _precision_cholesky, group_average,
-                        register_adapter)
+__all__ = ["StickyHDPHMM", "HDPHMMAdapter", "FusedGaussianHMM", "emission_prior", "map_states",
+           # the primitives, re-exported from the modules that hold them
+           "backward_sample", "forward_filter", "gaussian_log_likelihood", "viterbi",
+           "merge_gains", "niw_log_marginal", "niw_posterior", "resample_hyperparameters",
+           "sample_log_dirichlet", "sample_niw", "sample_table_counts", "sufficient_statistics",
+           "transition_counts", "transition_log_marginal"]
 
-# Transition and initial probabilities are floored at this value before filtering, so the
-# predictive probability of every state stays > 0 and the scaled forward recursion never
-# divides by zero when a likelihood underflows; the effect on the log likelihood is < 1e-290.
-_PROB_FLOOR = 1e-300
-# Dirichlet draws use log-Gamma variates: a Gamma(a) draw with a << 1 underflows to 0 in
-# double precision, its log does not. Shapes below this threshold use the boosting identity.
-_SMALL_SHAPE = 1.0
-_LOG_2PI = np.log(2.0 * np.pi)
 # The empirical-covariance prior scale gets this fraction of every feature's variance added to
 # its diagonal, so collinear features do not make it singular.
 _COV_JITTER = 1e-6
-# Smallest value used where a log of zero would appear (unused states' weights).
 # Split moves consider states with at least this many frames, cut by this many Lloyd steps.
 _MIN_SPLIT_FRAMES = 4
 # Merge moves screen every pair of used states on the emission term and score this many in full.
 _MERGE_CANDIDATES = 5
 _SPLIT_LLOYD_STEPS = 5
-_TINY = 1e-300
-
-
-# ----------------------------------------------------------------------------- pure pieces
-def gaussian_log_likelihood(X, means, prec_chol):
-    """Log density of every frame under every Gaussian state.
-
-    Parameters
-    ----------
-    X : ndarray (T, D)
-    means : ndarray (K, D)
-    prec_chol : ndarray (K, D, D)
-        Lower-triangular ``C_k`` with precision ``Sigma_k^{-1} = C_k C_k^T``.
-
-    Returns
-    -------
-    ndarray (T, K)
-    """
-    X = np.asarray(X, dtype=float)
-    K, D = means.shape
-    # (x_t - mu_k)^T C_k for all k at once: one (T, D) x (D, K*D) product
-    y = (X @ np.swapaxes(prec_chol, 0, 1).reshape(D, K * D)).reshape(X.shape[0], K, D)
-    y -= np.einsum("kd,kde->ke", means, prec_chol)[None]
-    half_logdet = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-    quad = np.square(y, out=y).sum(axis=2)
-    return -0.5 * D * _LOG_2PI + half_logdet[None, :] - 0.5 * quad
-
-
-def forward_filter(log_lik, log_pi0, trans, lengths):
-    """Scaled forward filtering for a batch of padded sequences.
-
-    Parameters
-    ----------
-    log_lik : ndarray (S, T, K)
-        Log emission likelihoods; entries at ``t >= lengths[s]`` are ignored.
-    log_pi0 : ndarray (K,) or (S, K)
-        Log initial state distribution, shared or one per sequence.
-    trans : ndarray (K, K) or (S, K, K)
-        Transition matrix (rows sum to one), shared or one per sequence (for example one
-        per Gibbs chain when several chains are filtered as one batch).
-    lengths : ndarray (S,) of int
-
-    Returns
-    -------
-    alpha : ndarray (S, T, K)
-        Filtered distributions ``p(z_t | x_1..t)``. Beyond a sequence's end the frames count as
-        observed with likelihood one, so ``alpha`` there is the predictive distribution of the
-        chain; :func:`backward_sample` relies on this.
-    log_likelihood : ndarray (S,)
-        ``log p(x_1..T_s)`` of every sequence.
-    """
-    log_lik = np.asarray(log_lik, dtype=float)
-    S, T, K = log_lik.shape
-    lengths = np.asarray(lengths)
-    valid = np.arange(T)[None, :] < lengths[:, None]
-    log_lik = np.where(valid[:, :, None], log_lik, 0.0)
-    shift = log_lik.max(axis=2)
-    # time-major, so every step reads and writes contiguous (S, K) blocks
-    lik = np.exp(np.swapaxes(log_lik, 0, 1) - shift.T[:, :, None])
-    trans = np.maximum(trans, _PROB_FLOOR)
-    per_sequence = trans.ndim == 3
-    pred = np.array(np.broadcast_to(np.maximum(np.exp(log_pi0), _PROB_FLOOR), (S, K)))
-    alpha = np.empty((T, S, K))
-    norm = np.empty((T, S, 1))
-    multiply, reduce, divide, matmul = np.multiply, np.add.reduce, np.divide, np.matmul
-    if per_sequence:
-        pred = pred[:, None, :]  # (S, 1, K) rows for the batched product with (S, K, K)
-        lik = lik[:, :, None, :]
-        alpha = alpha[:, :, None, :]
-        norm = norm[:, :, :, None]
-    for t in range(T):  # ufunc methods directly: call overhead dominates this loop
-        a = multiply(pred, lik[t], out=alpha[t])
-        c = reduce(a, axis=-1, keepdims=True, out=norm[t])
-        divide(a, c, out=a)
-        pred = matmul(a, trans)
-    alpha = alpha.reshape(T, S, K)
-    norm = norm.reshape(T, S)
-    log_norm = np.log(norm).T + shift
-    return np.swapaxes(alpha, 0, 1), np.where(valid, log_norm, 0.0).sum(axis=1)
-
-
-def backward_sample(alpha, trans, lengths, rng):
-    """Draw state sequences from ``p(z | x)`` given the filtered distributions.
-
-    ``z_T ~ alpha_T`` and ``z_t | z_{t+1} ~ alpha_t * trans[:, z_{t+1}]``. All sequences are
-    sampled from the padded end: ``alpha`` beyond a sequence's end must be the chain's
-    predictive distribution (as :func:`forward_filter` returns it), so the frames after the
-    end are draws from the prior continuation and the frames before it exact posterior draws.
-
-    Parameters
-    ----------
-    alpha : ndarray (S, T, K)
-    trans : ndarray (K, K) or (S, K, K)
-    lengths : ndarray (S,) of int
-    rng : numpy Generator
-
-    Returns
-    -------
-    ndarray (S, T) of int, ``-1`` beyond each sequence's length.
-    """
-    S, T, K = alpha.shape
-    lengths = np.asarray(lengths)
-    steps = np.swapaxes(alpha, 0, 1)  # (T, S, K); contiguous when it comes from forward_filter
-    # column j of the transition matrix as a row: trans_t[..., j, :] = trans[..., :, j]
-    trans_t = np.ascontiguousarray(np.swapaxes(np.maximum(trans, _PROB_FLOOR), -1, -2))
-    per_sequence = trans_t.ndim == 3
-    rows = np.arange(S)
-    u = rng.random((T, S, 1))
-    # inverse-CDF draws: the number of cumulative sums below u * total is < K since u < 1
-    z = np.empty((T, S), dtype=np.int64)
-    # (ufunc methods directly: this loop runs T times per sweep, call overhead dominates)
-    accumulate, reduce, greater = np.add.accumulate, np.add.reduce, np.greater
-    cdf = accumulate(steps[T - 1], axis=1)
-    z[T - 1] = reduce(greater(u[T - 1] * cdf[:, -1:], cdf), axis=1)
-    for t in range(T - 2, -1, -1):
-        column = trans_t[rows, z[t + 1]] if per_sequence else trans_t[z[t + 1]]
-        cdf = accumulate(steps[t] * column, axis=1)
-        z[t] = reduce(greater(u[t] * cdf[:, -1:], cdf), axis=1)
-    z = z.T
-    z[np.arange(T)[None, :] >= lengths[:, None]] = -1
-    return z
-
-
-def sample_log_dirichlet(rng, concentration):
-    """Log of Dirichlet draws, one per row of ``concentration`` (any shape, last axis = simplex).
-
-    Uses ``log G = log G' + log(U) / a`` with ``G' ~ Gamma(a + 1)`` for small shapes ``a``, so
-    components with tiny concentration get a very negative log, never ``-inf``.
-    """
-    a = np.asarray(concentration, dtype=float)
-    small = a < _SMALL_SHAPE
-    log_g = np.log(rng.gamma(np.where(small, a + 1.0, a)))
-    log_u = np.log(rng.random(a.shape))
-    log_g = np.where(small, log_g + log_u / a, log_g)
-    top = log_g.max(axis=-1, keepdims=True)
-    return log_g - top - np.log(np.exp(log_g - top).sum(axis=-1, keepdims=True))
-
-
-def sample_table_counts(rng, counts, concentration):
-    """Auxiliary table counts of the Chinese restaurant franchise, vectorised over cells.
-
-    ``m = sum_{i=0}^{n-1} Bernoulli(c / (i + c))`` for every cell with ``n`` customers and
-    concentration ``c`` (the number of tables ``n`` customers occupy in a CRP with parameter c).
-    """
-    n = np.asarray(counts, dtype=np.int64).ravel()
-    c = np.asarray(concentration, dtype=float).ravel()
-    cell = np.repeat(np.arange(n.size), n)
-    seat = np.arange(cell.size) - np.repeat(np.cumsum(n) - n, n)
-    opens = rng.random(cell.size) < c[cell] / (seat + c[cell])
-    tables = np.bincount(cell, weights=opens, minlength=n.size).astype(np.int64)
-    return tables.reshape(np.shape(counts))
-
-
-def niw_posterior(prior, n, sum_x, sum_xx):
-    """Normal-inverse-Wishart posterior parameters of every state, from sufficient statistics.
-
-    ``prior`` is ``(m0, n0, nu0, S0)``; ``n`` (K,), ``sum_x`` (K, D), ``sum_xx`` (K, D, D).
-    Returns ``(m_n, n_n, nu_n, S_n)`` with leading axis K.
-    """
-    m0, n0, nu0, S0 = prior
-    n_n = n0 + n
-    nu_n = nu0 + n
-    m_n = (n0 * m0[None, :] + sum_x) / n_n[:, None]
-    S_n = (S0[None] + sum_xx + n0 * np.outer(m0, m0)[None]
-           - n_n[:, None, None] * m_n[:, :, None] * m_n[:, None, :])
-    return m_n, n_n, nu_n, 0.5 * (S_n + np.swapaxes(S_n, 1, 2))
-
-
-def sample_niw(rng, m_n, n_n, nu_n, S_n):
-    """Draw ``(mu_k, C_k)`` from NIW posteriors; ``C_k C_k^T = Sigma_k^{-1}`` (Bartlett)."""
-    K, D = m_n.shape
-    L = np.linalg.cholesky(np.linalg.inv(S_n))  # Wishart scale of the precision
-    A = np.tril(rng.standard_normal((K, D, D)), k=-1)
-    diag = np.sqrt(rng.chisquare(nu_n[:, None] - np.arange(D)[None, :]))
-    A[:, np.arange(D), np.arange(D)] = diag
-    C = L @ A
-    eps = rng.standard_normal((K, D, 1))
-    mu = m_n + np.linalg.solve(np.swapaxes(C, 1, 2), eps)[..., 0] / np.sqrt(n_n)[:, None]
-    return mu, C
-
-
-def sufficient_statistics(X, z, K, XX=None):
-    """Counts, sums and sums of outer products of the frames of every state.
-
-    Parameters
-    ----------
-    X : ndarray (N, D)
-    z : int ndarray (N,)
-    K : int
-    XX : ndarray (N, D * D), optional
-        Flattened outer products ``x_t x_t^T`` of the frames, if already computed (the sampler
-        computes them once per fit).
-
-    Returns
-    -------
-    n : ndarray (K,)
-    sum_x : ndarray (K, D)
-    sum_xx : ndarray (K, D, D)
-    """
-    N, D = X.shape
-    if XX is None:
-        XX = (X[:, :, None] * X[:, None, :]).reshape(N, D * D)
-    z = np.asarray(z)
-    n = np.bincount(z, minlength=K).astype(float)
-    order = np.argsort(z, kind="stable")
-    used = np.flatnonzero(n)
-    first = np.concatenate([[0], np.cumsum(n[used])[:-1]]).astype(np.int64)
-    sum_x, sum_xx = np.zeros((K, D)), np.zeros((K, D * D))
-    # frames sorted by state, summed per run of one state
-    sum_x[used] = np.add.reduceat(X[order], first, axis=0)
-    sum_xx[used] = np.add.reduceat(XX[order], first, axis=0)
-    return n, sum_x, sum_xx.reshape(K, D, D)
 
 
 def emission_prior(X, n0=1.0, prior_dof=None, prior_covariance="empirical", prior_scale=1.0):
@@ -305,100 +104,6 @@ def emission_prior(X, n0=1.0, prior_dof=None, prior_covariance="empirical", prio
         S = np.eye(D)
     return X.mean(axis=0), float(n0), nu0, float(prior_scale) * S
 
-
-def transition_counts(z, starts, inside, K):
-    """Transition counts between states inside sequences, rows ``0..K-1``, and the first
-    states of the sequences, row ``K``: an int array (K + 1, K)."""
-    counts = np.zeros((K + 1, K), dtype=np.int64)
-    prev, nxt = z[:-1][inside], z[1:][inside]
-    counts[:K] = np.bincount(prev * K + nxt, minlength=K * K).reshape(K, K)
-    counts[K] = np.bincount(z[starts], minlength=K)
-    return counts
-
-
-def niw_log_marginal(prior, n, sum_x, sum_xx):
-    """``log p(frames of state k)`` with the state's mean and covariance integrated out over
-    the Normal-inverse-Wishart prior, for every state (0 for a state without frames).
-
-    ``prior`` is ``(m0, n0, nu0, S0)``; ``n`` (K,), ``sum_x`` (K, D), ``sum_xx`` (K, D, D).
-    """
-    m0, n0, nu0, S0 = prior
-    D = m0.shape[0]
-    _, n_n, nu_n, S_n = niw_posterior(prior, n, sum_x, sum_xx)
-    logdet_n = np.linalg.slogdet(S_n)[1]
-    logdet_0 = np.linalg.slogdet(S0)[1]
-    return (-0.5 * n * D * np.log(np.pi) + multigammaln(0.5 * nu_n, D)
-            - multigammaln(0.5 * nu0, D) + 0.5 * nu0 * logdet_0 - 0.5 * nu_n * logdet_n
-            + 0.5 * D * (np.log(n0) - np.log(n_n)))
-
-
-def _log_rising(a, n):
-    """``log Gamma(a + n) - log Gamma(a)``, 0 where ``n == 0`` (also for ``a`` = 0)."""
-    a = np.maximum(a, _TINY)
-    return np.where(n > 0, gammaln(a + n) - gammaln(a), 0.0)
-
-
-def transition_log_marginal(counts, beta, alpha, kappa):
-    """``log p(z | beta)`` with the transition rows and the initial distribution integrated
-    out: a Dirichlet-multinomial per row, row ``j < K`` with concentration
-    ``alpha * beta + kappa * e_j``, the first-state row ``K`` with ``alpha * beta``.
-    Returns one value per row, (K + 1,)."""
-    K = beta.shape[0]
-    conc = np.vstack([alpha * beta[None, :] + kappa * np.eye(K), alpha * beta[None, :]])
-    total = conc.sum(axis=1)
-    return (gammaln(total) - gammaln(total + counts.sum(axis=1))
-            + _log_rising(conc, counts).sum(axis=1))
-
-
-def merge_gains(n, sum_x, sum_xx, counts, beta, prior, alpha, kappa, pairs=None):
-    """Change of the collapsed ``log p(x, z | beta)`` if state ``j`` were merged into ``i``,
-    for every pair of used states ``i < j`` (or the given ``pairs``, a tuple of two int
-    arrays).
-
-    Merging relabels ``j``'s frames as ``i``, adds ``beta_j`` to ``beta_i``, and merges rows
-    and columns ``i`` and ``j`` of the transition counts (``i -> j``, ``j -> i`` and
-    ``j -> j`` become self-transitions of ``i``). Only the terms that change are computed.
-
-    Returns
-    -------
-    i, j : int arrays (P,)
-    gain : ndarray (P,)
-    """
-    K = beta.shape[0]
-    if pairs is None:
-        used = np.flatnonzero(n > 0)
-        i, j = (used[idx] for idx in np.triu_indices(used.size, k=1))
-    else:
-        i, j = (np.atleast_1d(np.asarray(p, dtype=np.int64)) for p in pairs)
-    if i.size == 0:
-        return i, j, np.zeros(0)
-    # emissions: the merged state's marginal against the two separate ones
-    emit = niw_log_marginal(prior, n, sum_x, sum_xx)
-    merged = niw_log_marginal(prior, n[i] + n[j], sum_x[i] + sum_x[j], sum_xx[i] + sum_xx[j])
-    gain = merged - emit[i] - emit[j]
-    # transitions, rows other than i and j (and the first-state row K): columns i, j merge
-    rows = transition_log_marginal(counts, beta, alpha, kappa)
-    conc = np.vstack([alpha * beta[None, :] + kappa * np.eye(K), alpha * beta[None, :]])
-    cell = _log_rising(conc, counts)  # (K + 1, K)
-    other = (_log_rising(conc[:, i] + conc[:, j], counts[:, i] + counts[:, j])
-             - cell[:, i] - cell[:, j]).T  # (P, K + 1)
-    pair = np.arange(i.size)
-    other[pair, i] = 0.0
-    other[pair, j] = 0.0
-    gain += other.sum(axis=1)
-    # rows i and j become one row with concentration alpha * beta' + kappa * e_i
-    row = counts[i] + counts[j]  # (P, K)
-    self_count = row[pair, i] + row[pair, j]
-    row_conc = np.broadcast_to(alpha * beta, row.shape).copy()
-    keep = np.ones(row.shape, dtype=bool)
-    keep[pair, i] = False
-    keep[pair, j] = False
-    total = alpha * beta.sum() + kappa
-    merged_row = (gammaln(total) - gammaln(total + row.sum(axis=1))
-                  + np.where(keep, _log_rising(row_conc, row), 0.0).sum(axis=1)
-                  + _log_rising(alpha * (beta[i] + beta[j]) + kappa, self_count))
-    gain += merged_row - rows[i] - rows[j]
-    return i, j, gain
 
 
 # ----------------------------------------------------------------------------- the sampler
@@ -750,118 +455,6 @@ def map_states(state_sequences, mapping):
     mapping = np.asarray(mapping)
     return [mapping[np.asarray(z)] for z in state_sequences]
 
-
-# ---------------------------------------------------------------------------- global model
-class FusedGaussianHMM(BaseEstimator):
-    """Global HMM from fused HDP-HMM states: Gaussian emissions, fused transition matrix.
-
-    A scikit-learn estimator whose parameters are the fused model itself (as
-    :func:`spahm.fuse_models` builds it): ``fit`` checks them and sets the fitted attributes,
-    so ``clone``, ``get_params``, pickling and use in a ``Pipeline`` work as usual.
-
-    Parameters
-    ----------
-    means : array-like (L, D)
-    covariances : array-like (L, D, D)
-        For fused models: the frame-weighted average of the matched local covariances.
-    transmat : array-like (L, L)
-        Rows sum to one. For fused models: every silo's transitions between its states, mapped
-        to global states and weighted by the states' frame counts.
-    startprob : array-like (L,)
-    popularity : array-like (L,) or None
-        Number of silos whose states were fused into each global state.
-
-    Attributes
-    ----------
-    means_, covariances_, transmat_, startprob_, popularity_ : ndarray
-    n_states_ : int
-    n_features_in_ : int
-
-    Examples
-    --------
-    >>> hmm = FusedGaussianHMM(means=[[0.0], [5.0]], covariances=[[[1.0]], [[1.0]]],
-    ...                        transmat=[[0.9, 0.1], [0.1, 0.9]], startprob=[0.5, 0.5]).fit()
-    >>> hmm.predict([[0.1], [0.2], [4.9], [5.2]]).tolist()
-    [0, 0, 1, 1]
-    """
-
-    def __init__(self, means=None, covariances=None, transmat=None, startprob=None,
-                 popularity=None):
-        self.means = means
-        self.covariances = covariances
-        self.transmat = transmat
-        self.startprob = startprob
-        self.popularity = popularity
-
-    def fit(self, X=None, y=None):
-        """Check the parameters and set the fitted attributes (``X`` and ``y`` are ignored)."""
-        if self.means is None:
-            raise ValueError("FusedGaussianHMM needs means, covariances, transmat and startprob "
-                             "(spahm.fuse_models builds it from fitted StickyHDPHMMs)")
-        means = check_array(self.means, dtype=float, input_name="means")
-        L, D = means.shape
-        cov = np.asarray(self.covariances, dtype=float)
-        trans = np.asarray(self.transmat, dtype=float)
-        start = np.asarray(self.startprob, dtype=float)
-        for name, value, shape in (("covariances", cov, (L, D, D)), ("transmat", trans, (L, L)),
-                                   ("startprob", start, (L,))):
-            if value.shape != shape or not np.all(np.isfinite(value)):
-                raise ValueError(f"{name} must be a finite array of shape {shape} for {L} states "
-                                 f"of dimension {D}, got shape {value.shape}")
-        if np.any(trans < 0) or not np.allclose(trans.sum(axis=1), 1.0):
-            raise ValueError("transmat rows must be probabilities summing to one")
-        if np.any(start < 0) or not np.isclose(start.sum(), 1.0):
-            raise ValueError("startprob must be probabilities summing to one")
-        self.means_, self.covariances_, self.transmat_, self.startprob_ = means, cov, trans, start
-        self.popularity_ = (np.ones(L, dtype=np.int64) if self.popularity is None
-                            else np.asarray(self.popularity))
-        self.n_states_ = L
-        self.n_features_in_ = D
-        self._prec_chol = _precision_cholesky(cov)
-        return self
-
-    def _frames(self, X):
-        """One sequence as a finite (T >= 1, D) float array, as scikit-learn validates input."""
-        check_is_fitted(self, "means_")
-        X = check_array(X, dtype=float, ensure_min_samples=1)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but FusedGaussianHMM was built "
-                             f"with {self.n_features_in_}")
-        return X
-
-    def score_samples(self, X):
-        """Emission log density of every frame under every global state, (T, L)."""
-        return gaussian_log_likelihood(self._frames(X), self.means_, self._prec_chol)
-
-    def predict(self, X):
-        """Most likely global state sequence of one sequence X (T, D) (Viterbi)."""
-        emit = self.score_samples(X)
-        with np.errstate(divide="ignore"):
-            log_a, log_pi = np.log(self.transmat_), np.log(self.startprob_)
-        T = len(emit)
-        back = np.zeros((T, self.n_states_), dtype=np.intp)
-        delta = log_pi + emit[0]
-        for t in range(1, T):  # the recursion is sequential in time; states are vectorised
-            scores = delta[:, None] + log_a
-            back[t] = scores.argmax(axis=0)
-            delta = scores[back[t], np.arange(self.n_states_)] + emit[t]
-        path = np.empty(T, dtype=np.intp)
-        path[-1] = int(delta.argmax())
-        for t in range(T - 1, 0, -1):
-            path[t - 1] = back[t, path[t]]
-        return path
-
-    def log_likelihood(self, X):
-        """``log p(X)`` of one sequence under the fused HMM (forward algorithm)."""
-        emit = self.score_samples(X)
-        with np.errstate(divide="ignore"):
-            log_pi = np.log(self.startprob_)
-        _, ll = forward_filter(emit[None], log_pi, self.transmat_, np.array([len(emit)]))
-        return float(ll[0])
-
-    def score(self, X, y=None):
-        """Log likelihood of one sequence (scikit-learn's ``score``: higher is better)."""
-        return self.log_likelihood(X)
 
 
 class HDPHMMAdapter(Adapter):

@@ -11,20 +11,21 @@ input with ``validate_data`` (shape, NaN, dtype).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .._validation import ParamValidationMixin
 from ..adapters import (Adapter, LocalAtoms, _full_covariances, _jittered,
                         _precision_cholesky, centroid_variances, group_average,
                         register_adapter)
 
 
 # ---------------------------------------------------------------------------- k-means
-class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Nearest-centre assignment to fused k-means centres.
 
     Built by :func:`spahm.fuse_models` from fitted ``KMeans`` models; it can also be made
-    directly, ``FusedKMeans(cluster_centers).fit()``.
+    directly, ``FusedKMeans(cluster_centers=centres).fit()``.
 
     Parameters
     ----------
@@ -44,14 +45,20 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> from spahm.models.mixture import FusedKMeans
-    >>> FusedKMeans([[0.0, 0.0], [10.0, 10.0]]).fit().predict([[9.0, 9.5]]).tolist()
+    >>> FusedKMeans(cluster_centers=[[0.0, 0.0], [10.0, 10.0]]).fit().predict([[9.0, 9.5]]).tolist()
     [1]
     """
 
-    def __init__(self, cluster_centers=None, popularity=None):
+    _parameter_constraints: dict = {
+        "cluster_centers": [None, "array-like"],
+        "popularity": [None, "array-like"],
+    }
+
+    def __init__(self, *, cluster_centers=None, popularity=None):
         self.cluster_centers = cluster_centers
         self.popularity = popularity
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Validate the centres and set the fitted attributes (``X``, optional, is labelled).
 
@@ -61,7 +68,7 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         if self.cluster_centers is None:
             raise ValueError("FusedKMeans needs cluster_centers (the fused centres): build it "
-                             "with spahm.fuse_models(kmeans_models) or FusedKMeans(centres)")
+                             "with spahm.fuse_models(kmeans_models) or FusedKMeans(cluster_centers=centres)")
         centres = check_array(self.cluster_centers, dtype=np.float64,
                               input_name="cluster_centers")
         popularity = (np.ones(len(centres), dtype=int) if self.popularity is None
@@ -69,11 +76,18 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         if popularity.shape != (len(centres),):
             raise ValueError(f"popularity has shape {popularity.shape}; expected "
                              f"({len(centres)},), one count per centre")
+        labels = None
+        if X is not None:  # checked before any attribute is set: a failed fit changes nothing
+            X = check_array(X, dtype=np.float64, input_name="X")
+            if X.shape[1] != centres.shape[1]:
+                raise ValueError(f"X has {X.shape[1]} features, but the centres have "
+                                 f"{centres.shape[1]}")
+            labels = _distances(X, centres).argmin(axis=1)
         self.cluster_centers_ = centres
         self.popularity_ = popularity
         self.n_features_in_ = centres.shape[1]
-        if X is not None:
-            self.labels_ = self.predict(X)
+        if labels is not None:
+            self.labels_ = labels
         return self
 
     @property
@@ -86,9 +100,7 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """Euclidean distance of every row of X to every fused centre, (n, L)."""
         check_is_fitted(self, "cluster_centers_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        c = self.cluster_centers_
-        sq = (X**2).sum(1)[:, None] - 2.0 * X @ c.T + (c**2).sum(1)[None, :]
-        return np.sqrt(np.maximum(sq, 0.0))
+        return _distances(X, self.cluster_centers_)
 
     def predict(self, X):
         """Index of the nearest fused centre of every row of X."""
@@ -104,8 +116,15 @@ class FusedKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
+def _distances(X, centres):
+    """Euclidean distance of every row of ``X`` to every centre, (n, L)."""
+    sq = (X**2).sum(1)[:, None] - 2.0 * X @ centres.T + (centres**2).sum(1)[None, :]
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
 class KMeansAdapter(Adapter):
     name = "sklearn KMeans"
+    uses_data = "variances"
 
     def matches(self, model):
         from sklearn.cluster import KMeans, MiniBatchKMeans
@@ -121,7 +140,8 @@ class KMeansAdapter(Adapter):
         return LocalAtoms(centres, variances)
 
     def build(self, result, locals_, models):
-        return FusedKMeans(result.global_atoms, result.popularity).fit()
+        return FusedKMeans(cluster_centers=result.global_atoms,
+                           popularity=result.popularity).fit()
 
 
 # ---------------------------------------------------------------------------- Gaussian mixture
@@ -132,6 +152,7 @@ class GaussianMixtureAdapter(Adapter):
 
     name = "sklearn GaussianMixture"
     uses_weights = True
+    uses_data = "variances"
 
     def matches(self, model):
         from sklearn.mixture import GaussianMixture

@@ -50,6 +50,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import check_weights
 from ..adapters import Adapter, LocalAtoms, group_average, register_adapter
 from ..estimator import match
 
@@ -159,7 +160,7 @@ def layer_atoms(models, layer, row_maps, n_rows, scale=True):
 
 
 # ---------------------------------------------------------------------------- fusion
-def fuse_networks(models, *, scale=True, **kwargs):
+def fuse_networks(models, *, scale=True, weights=None, **kwargs):
     """Fuse fitted MLPs trained on different silos into one network, layer by layer.
 
     Parameters
@@ -169,6 +170,10 @@ def fuse_networks(models, *, scale=True, **kwargs):
         layers; the hidden layers' sizes may differ.
     scale : bool, default True
         Match weights in units of their root mean square (see the module docstring).
+    weights : array-like (J,) or None
+        Per-silo weights (e.g. silo sizes): a fused unit is the weighted average of the local
+        units matched to it, the output bias the weighted mean of the silos'. ``None``:
+        silos weigh equally.
     **kwargs
         Any :class:`spahm.SPAHM` argument (``sigma``, ``sigma0``, ``gamma0``,
         ``max_global_atoms``, ``random_state``, ...), used for every layer.
@@ -199,6 +204,7 @@ def fuse_networks(models, *, scale=True, **kwargs):
     ((200,), 1)
     """
     models, _ = check_networks(models)
+    silo_weights = None if weights is None else check_weights(weights, len(models), "network")
     n_hidden = models[0].n_layers_ - 2
     row_maps = [np.arange(models[0].n_features_in_)] * len(models)
     n_rows = models[0].n_features_in_
@@ -206,29 +212,33 @@ def fuse_networks(models, *, scale=True, **kwargs):
     for layer in range(n_hidden):
         atoms, scales = layer_atoms(models, layer, row_maps, n_rows, scale)
         result = match(atoms, **kwargs)
-        units = fused_units(atoms, scales, result)
+        units = fused_units(atoms, scales, result, silo_weights)
         coefs.append(units[:, :n_rows].T.copy())
         intercepts.append(units[:, n_rows].copy())
         outgoing = units[:, n_rows + 1:]  # the last hidden layer's outgoing weights
         results.append(result)
         row_maps, n_rows = result.assignments, result.n_global_atoms
     coefs.append(outgoing.copy())
-    intercepts.append(output_bias(models))
+    intercepts.append(output_bias(models, silo_weights))
     fused = network_from_weights(models[0], coefs, intercepts)
     fused.fusion_ = results
     fused.local_to_global_ = [r.assignments for r in results]
     return fused
 
 
-def fused_units(atoms, scales, result):
+def fused_units(atoms, scales, result, silo_weights=None):
     """Weights of every global unit, (L, n_rows + 1 [+ n_outputs]): the average of the
-    (unscaled) local atoms the matching ``result`` put on it."""
-    return group_average([a * scales for a in atoms], result.assignments, result.n_global_atoms)
+    (unscaled) local atoms the matching ``result`` put on it, weighted by their silos'
+    ``silo_weights`` (equal when None)."""
+    unit_weights = None if silo_weights is None else [
+        np.full(len(a), w) for a, w in zip(atoms, silo_weights)]
+    return group_average([a * scales for a in atoms], result.assignments, result.n_global_atoms,
+                         unit_weights)
 
 
-def output_bias(models):
-    """The fused output layer's bias: the mean of the silos' output biases."""
-    return np.mean([m.intercepts_[-1] for m in models], axis=0)
+def output_bias(models, silo_weights=None):
+    """The fused output layer's bias: the (weighted) mean of the silos' output biases."""
+    return np.average([m.intercepts_[-1] for m in models], axis=0, weights=silo_weights)
 
 
 def network_from_weights(template, coefs, intercepts):
@@ -278,10 +288,13 @@ class MLPAdapter(Adapter):
 
     ``extract`` gives the first hidden layer's atoms (unscaled); ``fuse`` runs the whole
     layer-wise fusion (several matchings, so it replaces ``match`` + ``build``); ``build``
-    rebuilds a one-hidden-layer network (PFNM) from a matching of those atoms.
+    rebuilds a one-hidden-layer network (PFNM) from a matching of those atoms. Per-silo
+    ``weights`` weigh the averaged units; networks have no use for the silos' data, and
+    their atoms have no variances (``use_variances`` changes nothing).
     """
 
     name = "sklearn MLPClassifier / MLPRegressor"
+    uses_weights = True
 
     def matches(self, model):
         return isinstance(model, (MLPClassifier, MLPRegressor))
@@ -292,10 +305,14 @@ class MLPAdapter(Adapter):
         atoms, _ = layer_atoms([model], 0, [np.arange(n)], n, scale=False)
         return LocalAtoms(atoms[0])
 
-    def fuse(self, models, family=None, **kwargs):
+    def fuse(self, models, data=None, *, weights=None, use_variances=True, family=None,
+             **kwargs):
+        if data is not None:
+            raise ValueError(f"data: the {self.name} adapter does not use the silos' data "
+                             "(pass data=None)")
         if family is not None:
             kwargs["family"] = family
-        return fuse_networks(models, **kwargs)
+        return fuse_networks(models, weights=weights, **kwargs)
 
     def build(self, result, locals_, models):
         models, _ = check_networks(models)
@@ -303,10 +320,11 @@ class MLPAdapter(Adapter):
             raise ValueError("build() rebuilds one-hidden-layer networks from one matching; "
                              "fuse deeper networks with fuse_networks (layer by layer)")
         n = models[0].n_features_in_
+        silo_weights = np.array([x.extra.get("silo_weight", 1.0) for x in locals_])
         units = fused_units([x.atoms for x in locals_], np.ones(locals_[0].atoms.shape[1]),
-                            result)
+                            result, silo_weights)
         net = network_from_weights(models[0], [units[:, :n].T.copy(), units[:, n + 1:].copy()],
-                                   [units[:, n].copy(), output_bias(models)])
+                                   [units[:, n].copy(), output_bias(models, silo_weights)])
         net.fusion_ = [result]
         return net
 
