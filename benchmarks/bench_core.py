@@ -10,7 +10,7 @@ against a full refit on all silos (time and final log posterior of each).
 
 Wall time depends on what else the machine runs; the CPU-time column (process time, one BLAS
 thread) is the fairer figure on a busy machine. The authors' code needs about 0.6 s, 20 s and 88 s on the three default cases on our 2-core
-machines (issue 3); the target for the largest is under 4.4 s.
+machines; the target for the largest is under 4.4 s.
 """
 from __future__ import annotations
 

@@ -12,11 +12,21 @@ so ``seed=abc`` or ``fusion.gama0=2`` fail before anything runs or is written.
   experiment's own schemas (``experiments/<app>/config.py``).
 
 Ranges Hydra cannot express (a non-negative seed, a known backend) are checked by
-:func:`experiments._runner.check_runner_config` before anything is written.
+:func:`experiments._settings.check_runner_config` before anything is written.
+
+What a root key does to the numbers is metadata on its field (``role``), the one list the
+runner, resume and ``spahm-report`` read (:data:`KEY_ROLES`):
+
+- ``identity`` (``name``, ``profile``): which run this is; never an override or a sweep key;
+- ``execution``: how or where the run goes, not what it computes (``resume``, ``n_jobs``,
+  ``threads``, ``parallel``...): a resumed run may change it, titles and sweeps ignore it;
+- ``extent`` (``trials``; and each experiment's ``grid``, :data:`GRID_KEYS`): adds rows keyed
+  by trial or setting without changing the others, so a resumed run may change it;
+- ``numbers`` (``seed`` and every key not listed): changes what the run computes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from hydra.core.config_store import ConfigStore
@@ -45,6 +55,11 @@ class FusionCfg:
     sigma_prior_dof: Optional[float] = None
 
 
+def _key(role):
+    """A root key that is typed but set by the configs (MISSING), with its role."""
+    return field(default=MISSING, metadata={"role": role})
+
+
 @dataclass
 class ParallelCfg:
     """Where ``fit_per_silo`` fits the silos' local models (a joblib backend)."""
@@ -67,17 +82,35 @@ class ObjectiveCfg:
 class RunnerCfg:
     """Root keys every experiment's config has and the runner reads."""
 
-    name: str = MISSING
-    profile: str = MISSING
-    trials: int = MISSING
-    seed: int = MISSING
-    resume: bool = MISSING
-    quiet: bool = MISSING
-    n_jobs: int = MISSING
-    threads: Optional[int] = MISSING
-    output_dir: Optional[str] = MISSING
-    parallel: ParallelCfg = field(default_factory=ParallelCfg)
-    objective: ObjectiveCfg = field(default_factory=ObjectiveCfg)
+    name: str = _key("identity")
+    profile: str = _key("identity")
+    trials: int = _key("extent")
+    seed: int = _key("numbers")
+    resume: bool = _key("execution")
+    #: Replace a directory whose files git tracks (committed results), once the run completes.
+    overwrite: bool = _key("execution")
+    quiet: bool = _key("execution")
+    n_jobs: int = _key("execution")
+    #: BLAS/OpenMP threads; pinned because the last digits (~1e-9) of some results depend on
+    #: it, but not part of what the experiment is (resume may change it, titles omit it).
+    threads: Optional[int] = _key("execution")
+    output_dir: Optional[str] = _key("execution")
+    parallel: ParallelCfg = field(default_factory=ParallelCfg, metadata={"role": "execution"})
+    #: Which scalar the run returns to a sweeper; the rows do not depend on it.
+    objective: ObjectiveCfg = field(default_factory=ObjectiveCfg, metadata={"role": "execution"})
+
+
+#: Root keys of the experiments' own schemas that only add grid points (each setting keys its
+#: own rows in metrics.csv).
+GRID_KEYS = ("grid",)
+#: Root key -> role (see the module's docstring): read from :class:`RunnerCfg`'s fields.
+KEY_ROLES = {**{f.name: f.metadata["role"] for f in fields(RunnerCfg)},
+             **{key: "extent" for key in GRID_KEYS}}
+
+
+def keys_with_role(*roles) -> tuple:
+    """The root keys whose role is one of ``roles``."""
+    return tuple(key for key, role in KEY_ROLES.items() if role in roles)
 
 
 def store():

@@ -1,11 +1,12 @@
 """Gather finished runs, redraw their figures from the saved CSVs and write a markdown report.
 
-    spahm-report DIR [DIR ...] [--out REPORT.md] [--no-plots]
+    spahm-report DIR [DIR ...] [--out FILE.md] [--no-plots]
 
 Each DIR is a run directory (it holds ``metrics.csv`` and ``config.yaml``) or any folder above
 run directories, such as a multirun sweep directory. Nothing is rerun: every run is checked as
 a resumed run checks it (a damaged one is refused, naming the file), figures are redrawn from
-the CSVs and the files saved beside them.
+the CSVs and the files saved beside them. A single run gets its own ``report.md`` back, written
+from its directory alone (nothing else is written into it); a sweep directory gets ``sweep.md``.
 
 For a sweep (several runs of one experiment under DIR) the swept keys are read from Hydra's
 record of each job (``.hydra/overrides.yaml``, ``multirun.yaml``; the saved configs where there
@@ -28,6 +29,7 @@ from omegaconf import OmegaConf
 from experiments._runner import (
     METRICS_FILE,
     TIMING_SUFFIX,
+    ConfigError,
     RunDirError,
     _flatten,
     atomic_write_csv,
@@ -35,13 +37,14 @@ from experiments._runner import (
     load_results,
     mean_sd,
 )
+from experiments._schema import keys_with_role
 from experiments.registry import load
 
 #: Keys that never make two runs different sweep points.
 POOLED_KEYS = ("seed", "trials")
-#: Keys that are not part of what a run computes (never swept keys).
-IGNORED_KEYS = ("output_dir", "quiet", "resume", "n_jobs", "parallel", "objective", "hydra",
-                "experiment", "profile")
+#: Keys that are not part of what a run computes (never swept keys): its identity, how it ran
+#: (experiments._schema.KEY_ROLES), Hydra's own and the config group ``experiment``.
+IGNORED_KEYS = (*keys_with_role("identity", "execution"), "hydra", "experiment")
 
 
 def find_runs(root):
@@ -53,10 +56,18 @@ def find_runs(root):
 
 
 def run_config(run_dir):
+    """A run's saved config; a missing or unreadable one is an error naming the file."""
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} has {METRICS_FILE} but no config.yaml")
-    return OmegaConf.load(path)
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:  # noqa: BLE001 - YAML and OmegaConf errors alike, named
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunDirError(f"{path} is not a readable config ({first})") from None
+    if not hasattr(cfg, "get") or not cfg.get("name"):
+        raise RunDirError(f"{path} names no experiment: not a run's config")
+    return cfg
 
 
 def _ignored(key):
@@ -286,31 +297,59 @@ def write_report(run_dirs, out, title="SPAHM experiment report", preamble="", pl
     return text
 
 
+def redraw_run(run_dir, plots=True):
+    """Redraw one run's figures and its ``report.md`` from its own files, as the run wrote
+    them: the report of a run directory is a pure function of that directory, and nothing
+    else is written into it. Returns the report's path."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    module = load(cfg.name)
+    df = load_results(run_dir)
+    if plots:
+        module.plot(df, run_dir, cfg)
+    path = run_dir / "report.md"
+    atomic_write_text(path, module.report(df, cfg))
+    return path
+
+
+#: A sweep's report, beside its run directories (never ``REPORT.md`` beside a ``report.md``:
+#: the two names are one file on case-insensitive disks).
+SWEEP_REPORT = "sweep.md"
+#: Several directories reported together, by default in the working directory.
+COMBINED_REPORT = "spahm-report.md"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="spahm-report", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None,
-                        help="markdown report (default: REPORT.md in the first DIR)")
+                        help=f"markdown report of a sweep or of several directories (default: "
+                             f"{SWEEP_REPORT} in a sweep directory, {COMBINED_REPORT} here for "
+                             "several); a single run's report is its own report.md")
     parser.add_argument("--no-plots", action="store_true", help="do not redraw figures")
     args = parser.parse_args(argv)
-    out = args.out or Path(args.dirs[0]) / "REPORT.md"
     try:
         found = {d: find_runs(d) for d in args.dirs}
         for d, runs in found.items():
             if not runs:
                 raise FileNotFoundError(f"no run directories (with {METRICS_FILE}) under {d}")
-        sweeps = [d for d, runs in found.items() if len(runs) > 1]
-        if len(args.dirs) == 1 and sweeps:
-            runs = found[args.dirs[0]]
+        runs = [r for d in args.dirs for r in found[d]]
+        if len(args.dirs) == 1 and runs == [Path(args.dirs[0])] and args.out is None:
+            out = redraw_run(runs[0], plots=not args.no_plots)
+        elif len(args.dirs) == 1 and len(runs) > 1:
+            out = args.out or Path(args.dirs[0]) / SWEEP_REPORT
             names = {run_config(r).name for r in runs}
-            sweep_root = args.dirs[0] if len(names) == 1 else None
             write_report(runs, out, plots=not args.no_plots, relative_to=out.parent,
-                         sweep_root=sweep_root)
+                         sweep_root=args.dirs[0] if len(names) == 1 else None)
         else:
-            runs = [r for d in args.dirs for r in found[d]]
+            out = args.out or Path(COMBINED_REPORT)
             write_report(runs, out, plots=not args.no_plots, relative_to=out.parent)
-    except (FileNotFoundError, RunDirError) as exc:
+    except (FileNotFoundError, RunDirError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot write the report: {exc.strerror or exc} ({exc.filename})",
+              file=sys.stderr)
         return 1
     print(f"report of {len(runs)} run(s) written to {out}")
     return 0

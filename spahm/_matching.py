@@ -64,7 +64,8 @@ class _StateBase:
 
     def first_order(self, silos=None, rng=None):
         """The order of the initial pass over the silos (all, or the given indices): largest
-        first (METHOD.md), or a random order drawn from ``rng`` (restarts after the first)."""
+        first (docs/method.md, 'The algorithm'), or a random order drawn from ``rng``
+        (restarts after the first)."""
         silos = np.arange(self.n_silos) if silos is None else np.asarray(silos)
         if rng is not None:
             return rng.permutation(silos)

@@ -120,6 +120,48 @@ class ParamValidationMixin:
                      caller=type(self).__name__)
 
 
+def as_real_array(value, what):
+    """``value`` as a float64 array, read exactly or refused.
+
+    Refused with a ``ValueError`` starting with ``what``: masked arrays (the mask would be
+    dropped), sparse matrices, strings, bytes, complex numbers (the imaginary part would be
+    dropped), dates and time spans (their numbers are a unit's count, not a quantity), object
+    arrays holding anything but real numbers, and ragged nested lists. Integers, bools and
+    floats of any width convert as numpy converts them.
+    """
+    if np.ma.isMaskedArray(value):
+        raise ValueError(f"{what} is a masked array: drop or fill the masked entries first "
+                         "(the mask would be ignored)")
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        raise ValueError(f"{what} is a sparse matrix: convert it with .toarray()")
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{what}: expected numbers, got a string")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: not a rectangular array of numbers ({exc})") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise ValueError(f"{what} holds complex numbers; expected real numbers (the imaginary "
+                         "part would be dropped)")
+    if kind in "mM":
+        raise ValueError(f"{what} holds dates or time spans ({arr.dtype}); convert them to "
+                         "numbers in the unit you mean first")
+    if kind in "USV":
+        raise ValueError(f"{what} holds {arr.dtype} values, not numbers")
+    if kind == "O":
+        bad = next((v for v in arr.ravel() if isinstance(v, (bool, np.bool_))
+                    or not isinstance(v, (numbers.Real, np.number))
+                    or isinstance(v, np.complexfloating)), None)
+        if bad is not None:
+            raise ValueError(f"{what} holds {type(bad).__name__} values, not real numbers")
+    try:
+        with np.errstate(over="raise"):
+            return arr.astype(np.float64)
+    except (TypeError, ValueError, OverflowError, FloatingPointError) as exc:
+        raise ValueError(f"{what}: not representable as float64 numbers ({exc})") from None
+
+
 def check_local_atoms(local_atoms, name="local_atoms"):
     """Return the silos as a list of float64 arrays of shape (L_j, D).
 
@@ -134,6 +176,9 @@ def check_local_atoms(local_atoms, name="local_atoms"):
             f"{name} is a single 2-D array; expected a list of J arrays of shape (L_j, D), "
             "one per silo (wrap a single silo as [atoms])"
         )
+    if isinstance(local_atoms, (set, frozenset, Mapping, str, bytes)):
+        raise ValueError(f"{name} must be a list of arrays of shape (L_j, D), one per silo; got "
+                         f"a {type(local_atoms).__name__} (unordered or not a sequence)")
     try:
         silos = list(local_atoms)
     except TypeError:
@@ -150,15 +195,10 @@ def check_local_atoms(local_atoms, name="local_atoms"):
             raise ValueError(f"silo {j}: expected a numeric array of shape (L_j, D), got a string")
         if silo is None:
             raise ValueError(f"silo {j} is None: expected a numeric array of shape (L_j, D)")
-        if np.iscomplexobj(silo):
-            raise ValueError(f"silo {j}: local atoms are complex; expected real numbers "
-                             "(complex values would be truncated to their real part)")
-        try:
-            arr = np.asarray(silo, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"silo {j}: local atoms must be numeric with shape (L_j, D) ({exc})"
-            ) from None
+        if isinstance(silo, (Mapping, set, frozenset)):
+            raise ValueError(f"silo {j}: local atoms must be numeric with shape (L_j, D), got a "
+                             f"{type(silo).__name__}")
+        arr = as_real_array(silo, f"silo {j}: local atoms")
         if arr.ndim != 2:
             raise ValueError(
                 f"silo {j}: expected a 2-D array of shape (L_j, D), got {arr.ndim}-D with shape "
@@ -196,12 +236,7 @@ def check_positive(value, name, dim, allow_none=False):
         raise ValueError(f"{name} is required")
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be a positive number or length-D array, got {value!r}")
-    if np.iscomplexobj(value):
-        raise ValueError(f"{name} must be real, got complex {value!r}")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number or length-D array, got {value!r}") from None
+    arr = as_real_array(value, name)
     if arr.ndim == 0:
         pass
     elif arr.ndim == 1 and arr.shape[0] == dim:
@@ -215,12 +250,7 @@ def check_positive(value, name, dim, allow_none=False):
 
 def check_finite(value, name, dim):
     """A finite scalar or length-``dim`` vector (e.g. the prior mean ``mu0``)."""
-    if np.iscomplexobj(value):
-        raise ValueError(f"{name} must be real, got complex {value!r}")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or length-D array, got {value!r}") from None
+    arr = as_real_array(value, name)
     if not (arr.ndim == 0 or (arr.ndim == 1 and arr.shape[0] == dim)):
         raise ValueError(f"{name} must be a scalar or have length D={dim}, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -286,12 +316,7 @@ def check_local_variances(local_variances, silos, name="local_variances"):
     out = []
     for j, (var, atoms) in enumerate(zip(entries, silos)):
         n, dim = atoms.shape
-        if np.iscomplexobj(var):
-            raise ValueError(f"silo {j}: {name} are complex; expected real variances")
-        try:
-            arr = np.asarray(var, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"silo {j}: {name} must be numeric") from None
+        arr = as_real_array(var, f"silo {j}: {name}")
         if arr.ndim == 0:
             arr = np.full((n, dim), float(arr))
         elif arr.shape == (n,) or arr.shape == (n, 1):

@@ -4,13 +4,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import families
+from ._validation import InvalidParameterError, as_real_array
 from .estimator import match
 
 _TEXT_DELIMITERS = {".csv": ",", ".txt": None, ".tsv": "\t", ".dat": None}
@@ -22,8 +25,14 @@ Fuse the local atoms of several silos with SPAHM (one input file per silo).
 Input: each file holds one silo's local atoms, one atom per row:
   .npy                   a 2-D array
   .npz                   one array, or an array named 'atoms'
-  .csv                   comma-separated (an optional header line is skipped)
-  .txt, .tsv, .dat       whitespace- or tab-separated (optional header line)
+  .csv                   comma-separated
+  .txt, .tsv, .dat       whitespace- or tab-separated
+Text files are UTF-8 (a leading byte-order mark is allowed) and read strictly: every
+field is a decimal number such as 3, -0.5 or 1.2e-3 (no 0x10, 1_000 or 1,5), every row
+has the same number of fields, blank lines are skipped. A first line is a header only
+with --header, or when every one of its fields is a name (a letter or _ first, e.g.
+x,y or dim_1) and it is not a number; anything else that does not parse is an error
+naming the file, line and field. --no-header reads the first line as data.
 
 Output (-o): one .npz file holding
   global_atoms           (L, D) the fused atoms (posterior means)
@@ -35,9 +44,11 @@ Output (-o): one .npz file holding
                          (one value per pass; passes stop early once one changes nothing)
   n_iter, converged      passes run, and whether the last one changed nothing
   hp_<name>              final hyperparameters (mu0, sigma, sigma0, gamma0, ...)
-It is written to a temporary file beside the target and renamed into place. The
-output may not be one of the input files. '-o DIR/' (trailing slash) writes
-DIR/fused.npz; an existing directory without the slash is refused.
+It is written to a temporary file beside the target and renamed into place; an
+overwritten file keeps its permissions, a new one gets the usual ones (0666 less the
+umask). The output must be a new name or an existing regular file (not a device,
+pipe, directory or symbolic link) and may not be one of the input files. '-o DIR/'
+(trailing slash) writes DIR/fused.npz.
 
 Example:
   spahm fuse silo_a.npy silo_b.csv -o fused.npz --sigma 0.5 --gamma0 2
@@ -51,26 +62,60 @@ class InputError(ValueError):
     """A file that cannot be used; the message names the file."""
 
 
-def _load_text(path, delimiter):
-    def read(skip):
-        return np.loadtxt(path, delimiter=delimiter, ndmin=2, skiprows=skip, dtype=np.float64)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)",
+                     re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
-    if not Path(path).read_text(errors="replace").strip():
-        raise InputError(f"{path}: holds no atoms (empty file)")
+
+def _fields(line, delimiter):
+    return [f.strip() for f in (line.split() if delimiter is None else line.split(delimiter))]
+
+
+def _load_text(path, delimiter, header=None):
+    """A text table read strictly (see FUSE_HELP); ``header`` True, False or None (auto)."""
+    raw = Path(path).read_bytes()
+    if b"\0" in raw:
+        raise InputError(f"{path}: holds NUL bytes; not a text table")
     try:
-        return read(0)
-    except ValueError as first:
-        try:
-            return read(1)  # a header line
-        except ValueError:
-            raise InputError(f"{path}: not a numeric table ({first})") from None
+        text = raw.decode("utf-8-sig")  # a leading byte-order mark is an encoding marker
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise InputError(f"{path}: holds no atoms (empty file)")
+    rows = [(n, _fields(line, delimiter)) for n, line in lines]
+    first = rows[0][1]
+    if header is None:
+        header = all(_NAME.fullmatch(f) and not _NUMBER.fullmatch(f) for f in first)
+    if header:
+        rows = rows[1:]
+        if not rows:
+            raise InputError(f"{path}: holds a header line and no atoms")
+    width = len(rows[0][1])
+    for n, fields in rows:
+        if len(fields) != width:
+            raise InputError(f"{path}: line {n} has {len(fields)} fields, line {rows[0][0]} has "
+                             f"{width}")
+        for k, f in enumerate(fields):
+            if not _NUMBER.fullmatch(f):
+                hint = (" (a header line must hold only names, or pass --header)"
+                        if n == lines[0][0] else "")
+                raise InputError(f"{path}: line {n}, field {k + 1}: {f!r} is not a decimal "
+                                 f"number{hint}")
+    return np.array([[float(f) for f in fields] for _, fields in rows], dtype=np.float64)
 
 
-def load_atoms(path):
-    """One silo's local atoms from ``path`` as a float array (L_j, D); ``InputError`` otherwise."""
+def load_atoms(path, header=None):
+    """One silo's local atoms from ``path`` as a float array (L_j, D); ``InputError`` otherwise.
+
+    ``header`` (text files): True skips the first line, False reads it as data, None (the
+    default) skips it only when every field is a name (see :data:`FUSE_HELP`).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -86,18 +131,18 @@ def load_atoms(path):
                     raise InputError(f"{path}: holds arrays {keys}; expected one array or one "
                                      "named 'atoms'")
         elif suffix in _TEXT_DELIMITERS:
-            arr = _load_text(path, _TEXT_DELIMITERS[suffix])
+            arr = _load_text(path, _TEXT_DELIMITERS[suffix], header)
         else:
             raise InputError(f"{path}: unknown file type {suffix or '(none)'}; expected .npy, "
                              f".npz, {', '.join(_TEXT_DELIMITERS)}")
     except InputError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: cannot be read as an array ({exc})") from None
     try:
-        arr = np.asarray(arr, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: not numeric (dtype {arr.dtype})") from None
+        arr = as_real_array(arr, str(path))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     if arr.ndim != 2:
         raise InputError(f"{path}: expected a 2-D array (one atom per row), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -127,14 +172,32 @@ def save_result(path, result, files):
         arrays[f"assignments_{j}"] = a
     for name, value in result.hyperparameters.items():
         arrays[f"hp_{name}"] = np.asarray(value, dtype=np.float64)
+    for name, value in arrays.items():
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise ValueError(f"the fusion result's {name} is not finite; nothing was written")
+    mode = _output_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _output_mode(path):
+    """Permission bits for the output: those of the file it replaces, else 0666 less the
+    umask (what ``open`` gives a new file; ``mkstemp`` alone would give 0600)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _parser():
@@ -166,6 +229,10 @@ def _parser():
                            "orders; the highest log posterior is kept (default: 1)")
     fuse.add_argument("--no-optimize", action="store_true",
                       help="keep sigma, sigma0 and mu0 fixed (no empirical Bayes)")
+    fuse.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                      help="text files: --header skips every file's first line, --no-header "
+                           "reads it as data (default: skipped only when all its fields are "
+                           "names)")
     fuse.add_argument("--seed", type=int, default=0,
                       help="seed of the order in which silos are revisited (default: 0)")
     return parser
@@ -175,6 +242,18 @@ def _name_silos(message, files):
     """Append the file name to every 'silo j' in a message from the core."""
     return re.sub(r"silo (\d+)", lambda m: f"silo {m.group(1)} ({files[int(m.group(1))]})"
                   if int(m.group(1)) < len(files) else m.group(0), message)
+
+
+#: SPAHM parameter -> the option that sets it.
+_OPTIONS = {"n_iter": "--n-iter", "n_init": "--n-init", "random_state": "--seed",
+            "optimize_hyperparameters": "--no-optimize"}
+
+
+def _name_options(message):
+    """scikit-learn's "The 'n_init' parameter of SPAHM must be ..." as "--n-init must be ..."."""
+    return re.sub(r"The '(\w+)' parameter of SPAHM",
+                  lambda m: _OPTIONS.get(m.group(1), "--" + m.group(1).replace("_", "-")),
+                  message)
 
 
 def output_path(output, inputs):
@@ -194,6 +273,12 @@ def output_path(output, inputs):
     elif path.is_dir():
         raise InputError(f"{text}: is a directory; give a file name, or end it with '/' to "
                          f"write {DEFAULT_OUTPUT_NAME} into it")
+    if path.is_symlink():
+        raise InputError(f"{path}: is a symbolic link; give the path of a regular file (or a "
+                         "new name)")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path}: exists and is not a regular file (a device, pipe or "
+                         "socket); give a new name or a regular file")
     target = path.resolve()
     for f in inputs:
         if Path(f).resolve() == target:
@@ -207,7 +292,7 @@ def fuse(args):
         raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
     inputs = list(args.files) + list(args.variances or [])
     output = output_path(args.output, inputs)
-    silos = [load_atoms(f) for f in args.files]
+    silos = [load_atoms(f, args.header) for f in args.files]
     dims = {f: s.shape[1] for f, s in zip(args.files, silos)}
     if len(set(dims.values())) > 1:
         first = args.files[0]
@@ -221,7 +306,7 @@ def fuse(args):
                              f"{len(args.files)} atom files")
         variances = []
         for f, s in zip(args.variances, silos):
-            v = load_atoms(f)
+            v = load_atoms(f, args.header)
             variances.append(v[:, 0] if v.shape[1] == 1 else v)
     result = match(silos, local_variances=variances, family=args.family, sigma=args.sigma,
                    sigma0=args.sigma0, gamma0=args.gamma0, n_iter=args.n_iter, n_init=args.n_init,
@@ -244,6 +329,9 @@ def main(argv=None):
             fuse(args)
     except InputError as exc:
         print(f"spahm: error: {exc}", file=sys.stderr)
+        return 2
+    except InvalidParameterError as exc:
+        print(f"spahm: error: {_name_options(str(exc))}", file=sys.stderr)
         return 2
     except ValueError as exc:
         files = list(args.files)

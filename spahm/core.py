@@ -1,12 +1,12 @@
-"""Pure formulas of Gaussian SPAHM (METHOD.md, "MAP inference by iterated Hungarian matching").
+"""Pure formulas of Gaussian SPAHM (docs/method.md, 'The algorithm').
 
 Every function here is free of state: the estimator in :mod:`spahm.estimator` keeps the
 bookkeeping (sums, counts, caches) and calls these. Hyperparameters are per-dimension arrays
 of length D (a scalar is broadcast by the caller): ``mu0`` the prior mean, ``s0`` the prior
 variance sigma0^2 and ``s`` the observation variance sigma^2.
 
-Costs are twice the log posterior gain, as in METHOD.md, so that the assignment maximises
-their sum.
+Costs are twice the log posterior gain (docs/method.md, 'The cost'), so that the assignment
+maximises their sum.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ VARIANCE_FLOOR = 1e-10
 # single local atom. An atom left alone is the fit's statement that no other silo holds a copy
 # nearby, so many singletons and few matched atoms mean the few matched deviations must not
 # set sigma^2 alone: one spurious pair far apart would otherwise make sigma^2 its own spread,
-# sigma0^2 collapse to the floor and the next pass merge atoms wholesale (issue 16). The
+# sigma0^2 collapse to the floor and the next pass merge atoms wholesale. The
 # estimate errs small (fewer merges next pass); with most atoms matched the shrinkage is about
 # a percent.
 SIGMA_PRIOR_DOF = 1.0
@@ -249,7 +249,8 @@ def posterior_means(sums, counts, mu0, s0, s):
 
 def update_hyperparameters(sums, sumsq, counts, per_dimension=(False, False, False),
                            prior_dof=None):
-    """Empirical-Bayes re-estimation of ``mu0``, ``sigma0^2`` and ``sigma^2`` (METHOD.md step 4).
+    """Empirical-Bayes re-estimation of ``mu0``, ``sigma0^2`` and ``sigma^2``
+    (docs/method.md, 'The algorithm').
 
     Every estimate is made per dimension (as the authors do); a hyperparameter that is pooled
     over dimensions is the mean of its per-dimension estimates.
@@ -275,7 +276,7 @@ def update_hyperparameters(sums, sumsq, counts, per_dimension=(False, False, Fal
     prior_dof : float or None
         Shrinkage pseudo degrees of freedom per dimension; ``None``: :data:`SIGMA_PRIOR_DOF`
         plus :data:`SINGLETON_DOF` per single-atom global atom; 0: the plain moment
-        estimator of METHOD.md.
+        estimator of docs/method.md, 'The algorithm'.
 
     Returns
     -------

@@ -9,6 +9,7 @@ the result back.
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
@@ -132,6 +133,53 @@ def _standardised_variance(value, scale, name):
     return out
 
 
+# The prior mean enters the costs squared over sigma0^2: one further than this many atoms'
+# spreads from their centre leaves no headroom before float64 overflows.
+_MAX_RELATIVE_MU0 = 1e130
+
+
+def _standardised_mean(mu0, centre, scale):
+    """``(mu0 - centre) / scale``; ``ValueError`` naming mu0 when it is too far away."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = (np.asarray(mu0, dtype=float) - centre) / scale
+    if not np.all(np.abs(mu) <= _MAX_RELATIVE_MU0):
+        raise ValueError(
+            f"mu0={mu0!r} is too far from the atoms (centre {centre:.3g}, spread {scale:.3g}): "
+            f"more than {_MAX_RELATIVE_MU0:.0e} spreads away, its squares in the costs would "
+            "overflow float64; give it in the atoms' units")
+    return mu
+
+
+@contextmanager
+def _within_float_range(problem):
+    """Turn a float overflow in the matching into a ``ValueError`` naming the magnitudes
+    (instead of numpy's warning or scipy's "cost matrix is infeasible")."""
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            yield
+    except (FloatingPointError, OverflowError) as exc:
+        raise ValueError(_overflow_message(problem, exc)) from None
+    except ValueError as exc:
+        if "infeasible" not in str(exc):
+            raise
+        raise ValueError(_overflow_message(problem, exc)) from None
+
+
+def _overflow_message(problem, exc):
+    if isinstance(problem, list):  # before the problem is built: the input silos
+        top = max(float(np.max(np.abs(s))) for s in problem)
+        return (f"the local atoms (largest magnitude {top:.3g}) overflow float64 in the "
+                f"family's statistics ({exc}); rescale them")
+    top = max(float(np.max(np.abs(s))) for s in problem.silos)
+    if problem.gaussian:
+        return (f"the matching overflows float64 ({exc}): the local atoms (spread "
+                f"{problem.scale:.3g}) and mu0, sigma, sigma0 or gamma0 are too far apart in "
+                "magnitude; give the hyperparameters in the atoms' units")
+    return (f"the matching overflows float64 ({exc}): the local atoms (largest magnitude "
+            f"{top:.3g}) are too large for the {problem.family.name} family's costs; "
+            "rescale them")
+
+
 @dataclass(frozen=True)
 class MatchResult:
     """What :func:`match` returns: the fitted attributes of :class:`SPAHM` without their
@@ -182,9 +230,9 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
         Number of runs with different random visit orders; the run with the highest log
         posterior (:func:`spahm.core.objective`) is kept. The matching is a coordinate ascent
         and can stop in a local optimum; restarts guard against that, like k-means' ``n_init``.
-        The first run's initial pass goes largest silo first (METHOD.md), each later run's in
-        a random order, so a restart can leave a poor first grouping; the first run is the
-        same as with ``n_init=1``.
+        The first run's initial pass goes largest silo first (docs/method.md, 'The
+        algorithm'), each later run's in a random order, so a restart can leave a poor first
+        grouping; the first run is the same as with ``n_init=1``.
     random_state : None, int >= 0, numpy RandomState, Generator, BitGenerator or SeedSequence
         Seeds the order in which silos are revisited (a ``Generator`` or ``RandomState`` is
         advanced, as in scikit-learn).
@@ -201,10 +249,11 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
         dimension, :func:`spahm.core.update_hyperparameters`). None: the robust default,
         :data:`spahm.core.SIGMA_PRIOR_DOF` plus :data:`spahm.core.SINGLETON_DOF` per global
         atom left alone, so that one spurious pair cannot set ``sigma^2``. 0: the plain moment
-        estimator of METHOD.md and the authors' released code. The default can hold
-        ``sigma`` far below the truth when the local noise exceeds the spread of the global
-        atoms and the initial ``sigma`` is small (few first matches, many single atoms, a
-        smaller ``sigma``, fewer matches: the simulated experiment at sd 10); 0 does not.
+        estimator of docs/method.md ('The algorithm') and the authors' released code. The
+        default can hold ``sigma`` far below the truth when the local noise exceeds the
+        spread of the global atoms and the initial ``sigma`` is small (few first matches, many
+        single atoms, a smaller ``sigma``, fewer matches: the simulated experiment at sd 10);
+        0 does not.
 
     Attributes
     ----------
@@ -353,7 +402,11 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
         if fast and vars_c is not None and np.ptp(np.vstack(vars_c)) == 0.0:
             # equal local variances c: plain SPAHM whose observation variance is sigma^2 + c
             problem.offset = float(vars_c[0].flat[0])
-            sigma = np.sqrt(np.square(sigma) + problem.offset)
+            with np.errstate(over="ignore"):
+                total = np.sqrt(np.square(sigma) + problem.offset)
+            # beyond 1e154 the square overflows: hypot is the same quantity without it
+            sigma = total if np.all(np.isfinite(total)) else np.hypot(sigma,
+                                                                      np.sqrt(problem.offset))
             vars_c = problem.variances = None
         stacked = np.vstack(silos_c)
         centre, scale = core.standardisation(stacked, fallback_scale=float(np.mean(sigma)))
@@ -363,7 +416,7 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
             problem.variances = [problem.variances_to_standard(v) for v in vars_c]
         s = _standardised_variance(sigma, scale, "sigma")
         s0 = _standardised_variance(sigma0, scale, "sigma0")
-        mu = 0.0 if mu0 is None else (np.asarray(mu0, dtype=float) - centre) / scale
+        mu = 0.0 if mu0 is None else _standardised_mean(mu0, centre, scale)
         problem.per_dim = (np.ndim(mu0) == 1, np.ndim(sigma) == 1, np.ndim(sigma0) == 1)
         if fast and vars_c is None:
             problem.s, problem.s0, problem.mu0 = s, s0, mu
@@ -401,23 +454,24 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
         """
         _check_y(y)
         silos, sigma, sigma0, mu0 = self._validated(local_atoms)
-        problem = self._problem(silos, local_variances, sigma, sigma0, mu0)
+        with _within_float_range(silos):
+            problem = self._problem(silos, local_variances, sigma, sigma0, mu0)
         rng = check_random_state(self.random_state)
         n_iter, n_init = (0, 1) if len(silos) == 1 else (self.n_iter, self.n_init)
         # (one silo: nothing to match; its atoms are the global atoms, see Notes)
         best = None
-        for restart in range(n_init):
-            state = problem.new_state(float(self.gamma0), self.popularity_cap,
-                                      self.max_global_atoms, self.sigma_prior_dof)
-            # The per-silo products are small: one BLAS thread is faster than several, and
-            # much faster when the cores are busy (threads spin-wait on each other).
-            with threadpool_limits(limits=1, user_api="blas"):
+        # The per-silo products are small: one BLAS thread is faster than several, and much
+        # faster when the cores are busy (threads spin-wait on each other).
+        with threadpool_limits(limits=1, user_api="blas"), _within_float_range(problem):
+            for restart in range(n_init):
+                state = problem.new_state(float(self.gamma0), self.popularity_cap,
+                                          self.max_global_atoms, self.sigma_prior_dof)
                 objective, converged = state.run_passes(n_iter, rng,
                                                         self.optimize_hyperparameters,
                                                         shuffle_first=restart > 0)
-            if best is None or objective[-1] > best[1][-1]:
-                best = (state, objective, converged)
-        fitted = self._fitted(problem, *best)
+                if best is None or objective[-1] > best[1][-1]:
+                    best = (state, objective, converged)
+            fitted = self._fitted(problem, *best)
         if len(silos) == 1:
             fitted["global_atoms_"] = silos[0][np.argsort(fitted["assignments_"][0])].copy()
             fitted["converged_"] = True
@@ -475,12 +529,13 @@ class SPAHM(ParamValidationMixin, BaseEstimator):
         problem.rows = problem.rows + rows
         if new_vars is not None:
             problem.variances = problem.variances + new_vars
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"), _within_float_range(problem):
             added = state.add_silos(new, new_vars)
             objective, converged = state.run_passes(self.n_iter, rng,
                                                     self.optimize_hyperparameters,
                                                     first_silos=added)
-        self._set_fitted(problem, rng, self._fitted(problem, state, objective, converged))
+            fitted = self._fitted(problem, state, objective, converged)
+        self._set_fitted(problem, rng, fitted)
         return self
 
     def _set_fitted(self, problem, rng, fitted):

@@ -1,4 +1,4 @@
-"""Conjugate exponential families for SPAHM (METHOD.md, "Generative meta-model").
+"""Conjugate exponential families for SPAHM (docs/method.md, 'The model').
 
 A local atom ``v`` is a noisy copy of its global atom ``theta``, ``v ~ F(. | theta)``, and the
 global atoms are drawn from the conjugate prior ``H``. Integrating ``theta`` out, a *set* of

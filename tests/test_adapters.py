@@ -102,7 +102,7 @@ def _lda_models(V=12, J=3):
 
 
 def test_lda_concentration_changes_the_matching_only():
-    """Issue 18: Multinomial(concentration=) changed both the matching and the fused topics'
+    """Multinomial(concentration=) once changed both the matching and the fused topics'
     smoothing (perplexity 18k vs 42k at the same matching). Same matching -> same model."""
     from spahm.families import Multinomial
 

@@ -62,7 +62,7 @@ def test_fuse_with_variances_and_family(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     (None, "no such file"),
-    ("1,2\n3,abc\n", "not a numeric table"),
+    ("1,2\n3,abc\n", "line 2, field 2: 'abc' is not a decimal number"),
     ("", "holds no atoms"),
     ("1,2,3\n", "atoms have dimension 3, but"),
     ("1,nan\n", "atom 0 has a non-finite value in column 1"),
@@ -107,7 +107,7 @@ def test_console_entry_point_runs(silo_files, tmp_path):
     assert "global atoms" in proc.stdout and out.exists()
 
 
-# ------------------------------------------------------------------ the output path (issue 17)
+# ------------------------------------------------------------------ the output path
 def _bad_outputs(tmp_path, paths):
     existing_dir = tmp_path / "existing"
     existing_dir.mkdir()

@@ -106,7 +106,7 @@ def test_joblib_multirun_and_report(tmp_path):
     assert report.returncode == 0, report.stderr[-2000:]
     table = pd.read_csv(sweep / "all_metrics.csv")
     assert set(table["fusion.gamma0"].astype(float)) == {0.5, 2.0}
-    assert (sweep / "REPORT.md").read_text().count("## simulated") == 2
+    assert (sweep / "sweep.md").read_text().count("## simulated") == 2
     # rerunning the same sweep into the same directory resumes: no new rows (in one process)
     again = subprocess.run([*cmd, "hydra/launcher=basic"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]

@@ -20,7 +20,8 @@ SILOS = [np.array([[0.0, 0.0], [10.0, 10.0]]), np.array([[0.1, -0.1], [9.9, 10.2
 
 
 def test_fit_signatures_follow_scikit_learn():
-    assert str(inspect.signature(SPAHM.fit)) == "(self, local_atoms, y=None, *, local_variances=None)"
+    assert str(inspect.signature(SPAHM.fit)) == \
+        "(self, local_atoms, y=None, *, local_variances=None)"
     assert str(inspect.signature(SPAHM.partial_fit)) == \
         "(self, new_silos, y=None, *, local_variances=None)"
     assert str(inspect.signature(match)).startswith("(local_atoms, *, local_variances=None")
@@ -91,7 +92,8 @@ def _models(kind):
     if kind == "lda":
         counts = [np.random.default_rng(j).integers(0, 5, (20, 6)) for j in range(2)]
         return [LatentDirichletAllocation(2, max_iter=5, random_state=0).fit(c) for c in counts]
-    return [MLPClassifier((4,), max_iter=50, random_state=0).fit(x, y) for x, y in data]
+    return [MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0).fit(x, y)
+            for x, y in data]
 
 
 KINDS = ["kmeans", "mixture", "lda", "mlp"]

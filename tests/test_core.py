@@ -1,4 +1,5 @@
-"""The formulas of spahm.core against slow loops written straight from METHOD.md."""
+"""The formulas of spahm.core against slow loops written straight from docs/method.md
+('The cost', 'The algorithm')."""
 import itertools
 import math
 
@@ -10,7 +11,7 @@ from scipy.stats import multivariate_normal
 from spahm import core
 
 
-# ------------------------------------------------------------------ slow references (METHOD.md)
+# -------------------------------------------------------------- slow references (docs/method.md)
 def slow_match(v, S, m, mu0, s0, s, J, cap):
     total = 0.0
     for d in range(len(v)):
@@ -120,7 +121,7 @@ def test_hyperparameter_update_returns_in_call_order():
 
 
 def test_one_spurious_pair_cannot_collapse_the_estimates():
-    """Issue 16: 250 unmatched atoms and one pair matched by mistake, far apart. The plain
+    """250 unmatched atoms and one pair matched by mistake, far apart. The plain
     moment estimator sets sigma^2 to the pair's spread and sigma0^2 to the floor (the next pass
     then merges wholesale); the shrunk estimate keeps sigma0^2 near the atoms' spread."""
     rng = np.random.default_rng(0)

@@ -69,7 +69,7 @@ def test_variance_guard_on_identical_silos():
        mantissa=st.floats(1.0, 9.99), shift=st.floats(-10.0, 10.0))
 def test_scaling_and_translating_scales_and_translates_the_result(seed, exponent, mantissa,
                                                                    shift):
-    """Issue 17: equivariant under x -> a x + b over the float range (a = 1e-150 .. 1e150)."""
+    """Equivariant under x -> a x + b over the float range (a = 1e-150 .. 1e150)."""
     _, silos, _ = planted_problem(seed=seed, J=5, L=4, D=2, noise=0.5, spread=5.0)
     a = mantissa * 10.0**exponent
     b = shift * a
@@ -93,7 +93,7 @@ def test_scaling_and_translating_scales_and_translates_the_result(seed, exponent
 
 @pytest.mark.parametrize("scale", [1e-300, 1e-102, 1e102, 1e153, 1e300])
 def test_default_hyperparameters_at_extreme_scales_stay_finite(scale):
-    """Atoms of 1e102 and up gave inf/NaN, 1e-5 and below collapsed (issue 17)."""
+    """Atoms of 1e102 and up gave inf/NaN, 1e-5 and below collapsed."""
     truth, silos, labels = planted_problem(seed=1, J=6, L=5, D=3, noise=0.01, spread=20.0)
     try:
         result = match([s * scale for s in silos], random_state=0)

@@ -28,7 +28,7 @@ def test_sweep_report_pools_seeds_and_tabulates_each_swept_key(tmp_path, capsys)
     multirun(sweep, "fusion.sigma=0.5,4", "seed=0,1")
     assert len(report.find_runs(sweep)) == 4
     assert report.main([str(sweep)]) == 0
-    text = (sweep / "REPORT.md").read_text()
+    text = (sweep / "sweep.md").read_text()
     # one section per sweep point, the two seeds pooled into it: 2 trials each
     assert text.count("## simulated (quick profile) - fusion.sigma=") == 2
     assert "(2 runs, 2 trials)" in text
@@ -82,7 +82,7 @@ def test_optuna_sweeper_tunes_the_objective(tmp_path):
         values.append(rows.query("method == 'spahm_kmeans' and metric == 'hausdorff'")["value"].mean())
     assert best.best_value == pytest.approx(min(values))
     assert report.main([str(sweep), "--no-plots"]) == 0
-    assert "### `fusion.sigma`" in (sweep / "REPORT.md").read_text()
+    assert "### `fusion.sigma`" in (sweep / "sweep.md").read_text()
 
 
 def test_report_written_outside_the_run_links_back_to_its_figures(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import ROOT
-from experiments import _runner
+from experiments import _parallel, _runner
 from experiments._runner import (
     ConfigError,
     RunDirError,
@@ -436,7 +436,7 @@ def test_fit_per_silo_on_a_dask_cluster():
 
 def test_an_unreachable_dask_scheduler_is_a_config_error(monkeypatch):
     pytest.importorskip("distributed", reason="dask.distributed is not installed")
-    monkeypatch.setattr(_runner, "DASK_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(_parallel, "DASK_CONNECT_TIMEOUT", "1s")
     cfg = fake_cfg("x", parallel={"backend": "dask", "address": "tcp://127.0.0.1:9"})
     with pytest.raises(ConfigError, match="cannot reach the dask scheduler"):
         with parallel_backend(cfg):

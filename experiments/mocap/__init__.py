@@ -46,6 +46,7 @@ from experiments._runner import (
     run_methods,
     summarise,
 )
+from experiments.mocap.claims import CLAIMS, PAPER, PAPER_LOCAL_STATES
 from experiments.mocap.config import INITS, PRIOR_COVARIANCES, SILOS, ModelCfg
 from spahm import match
 from spahm.adapters import get_adapter
@@ -60,14 +61,6 @@ LABELS = {
     "spahm": "SPAHM",
     "full": "full HDP-HMM",
 }
-# The paper's Fig. 4 / section 4.3: (1 - normalised Hamming, ARI); states: 9 + 13 local,
-# 14 global for SPAHM, k = 12 for k-means; SPAHM "at under half the compute" of the full model.
-PAPER = {
-    "accuracy": {"local": 0.28, "kmeans": 0.45, "spahm": 0.48, "full": 0.50},
-    "ari": {"local": 0.16, "kmeans": 0.25, "spahm": 0.30, "full": 0.40},
-    "n_states": {"local": 22, "kmeans": 12, "spahm": 14},
-}
-PAPER_LOCAL_STATES = (9, 13)
 SEGMENTATIONS_DIR = "segmentations"
 BEHAVIOURS_FILE = "behaviours.txt"  # beside the segmentations: the names of behaviours 1..12
 
@@ -546,7 +539,8 @@ def report(df, cfg=None) -> str:
                   + ", ".join(f"{k.split(':')[1]} {cell('local', k, 1)} "
                               f"(range {table[k].min():.0f}-{table[k].max():.0f})"
                               for k in local_states)
-                  + f"; SPAHM's global states {cell('spahm', 'n_states', 1)} (paper 14); "
+                  + f"; SPAHM's global states {cell('spahm', 'n_states', 1)} "
+                  f"(paper {PAPER['n_states']['spahm']}); "
                   f"full model {cell('full', 'n_states', 1)}."]
     means = stats["mean"]
     cpu = {m: means[(m, "cpu_time_s")] for m in methods if (m, "cpu_time_s") in means.index}
@@ -566,26 +560,5 @@ def report(df, cfg=None) -> str:
         for m in methods:
             lines.append(f"| {LABELS[m]} | " + " | ".join(
                 f"{cell(m, 'accuracy:' + s)} / {cell(m, 'ari:' + s)}" for s in seqs) + " |")
-    lines += ["", "### The paper's claims: local < k-means < SPAHM < full on both metrics; "
-              "SPAHM under half the full model's compute", ""]
-    lines += check_ordering(df)
+    lines += ["", CLAIMS.section(df).rstrip()]
     return "\n".join(lines) + "\n"
-
-
-def check_ordering(df):
-    """One line per claim of the paper: holds / does not hold, with our means."""
-    means = df.groupby(["method", "metric"])["value"].mean()
-    order = [m for m in LABELS if m in set(df.method)]
-    out = []
-    for metric, label in (("accuracy", "1 - Hamming"), ("ari", "ARI")):
-        vals = [means.get((m, metric), np.nan) for m in order]
-        holds = all(a < b for a, b in zip(vals, vals[1:]))
-        chain = ", ".join(f"{LABELS[m]} {v:.3f}" for m, v in zip(order, vals))
-        out.append(f"- {label}: {'holds' if holds else 'does NOT hold'} ({chain})")
-    for key, label in (("cpu_time_rel_full", "CPU time (summed over silos, + fusion)"),
-                       ("time_rel_full", "wall time (silos at once, + fusion)")):
-        v = means.get(("spahm", key))
-        if v is not None and not np.isnan(v):
-            out.append(f"- SPAHM's {label} under half the full model's: "
-                       f"{'holds' if v < 0.5 else 'does NOT hold'} ({v:.2f} x full)")
-    return out

@@ -44,6 +44,7 @@ from experiments import _plots
 from experiments._runner import ConfigError, fit_per_silo, mean_sd, run_methods, summarise
 from spahm.models.mlp import average_networks, fuse_networks
 
+from .claims import CLAIMS
 from .config import ACTIVATIONS
 
 LABELS = {
@@ -370,4 +371,5 @@ def report(df, cfg=None):
         rows = ["spahm"] + sweep
         out += ["## Sensitivity: SPAHM's sigma (accuracy, then hidden units)", "",
                 _table(df, "accuracy", rows), "", _table(df, "n_hidden", rows, 1), ""]
+    out.append(CLAIMS.section(df, heading="##"))
     return "\n".join(out)

@@ -7,6 +7,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from experiments._runner import mean_sd, summarise
+from experiments.temperature.claims import (CLAIMS, PAPER_GLOBAL_ATOMS, PAPER_LOCAL_ATOMS,
+                                           PAPER_RMSE)
 
 #: Method -> label, in the order of the figures and tables.
 LABELS = {
@@ -25,14 +27,6 @@ KIND = {"sgp50": "local", "sgp300": "local", "spahm": "fused", "spahm_eb": "fuse
         "pooled": "pooled", "average": "experts", "gpoe": "experts", "rbcm": "experts"}
 #: Rows that are not methods: the selection's validation scores and the sensitivity grid.
 VALIDATION, GRID = "spahm_validation", "spahm_grid"
-# Paper Table 1: RMSE self / across USA, mean over 10 repetitions (no sd given).
-PAPER_RMSE = {
-    "sgp50": {"rmse_self": 5.509, "rmse_across": 14.565},
-    "spahm": {"rmse_self": 5.860, "rmse_across": 8.917},
-    "sgp300": {"rmse_self": 5.267, "rmse_across": 15.848},
-}
-PAPER_GLOBAL_ATOMS = (289, 9.8)    # mean +- sd of the global inducing points
-PAPER_LOCAL_ATOMS = 50 * 50        # 50 states x 50 inducing points
 
 
 def methods_in(df):
@@ -124,7 +118,7 @@ def report(df, cfg=None) -> str:
                   f"{eb['n_global_atoms'].max():.0f}; estimated sigma per dimension from "
                   f"{eb['sigma_min'].min():.3g} to {eb['sigma_max'].max():.3g}"]
 
-    lines += ["", "### Expected ordering (paper Table 1)", ""] + check_ordering(df)
+    lines += ["", CLAIMS.section(df).rstrip()]
 
     if GRID in set(df.method):
         g = grid_table(df, GRID)
@@ -146,32 +140,6 @@ def report(df, cfg=None) -> str:
                          f"{c(g, 'rmse_across')} | {c(g, 'n_global_atoms', 1)} | "
                          f"{c(v, 'score')} |")
     return "\n".join(lines) + "\n"
-
-
-def check_ordering(df):
-    """The paper's two claims: fusion costs a little at home (self: SGP300 <= SGP50 <= SPAHM)
-    and gains much everywhere else (across: SPAHM < SGP50 and SPAHM < SGP300), each judged on
-    the per-split differences (paired over the same splits)."""
-    main = df[df.method.isin(LABELS)]
-    wide = main.pivot_table(index="trial", columns=["method", "metric"], values="value")
-    out = []
-    claims = [
-        ("across: SPAHM below local SGPs (50)", ("spahm", "sgp50"), "rmse_across"),
-        ("across: SPAHM below local SGPs (300)", ("spahm", "sgp300"), "rmse_across"),
-        ("self: local SGPs (50) below SPAHM", ("sgp50", "spahm"), "rmse_self"),
-        ("self: local SGPs (300) below local SGPs (50)", ("sgp300", "sgp50"), "rmse_self"),
-    ]
-    for text, (low, high), metric in claims:
-        if (low, metric) not in wide or (high, metric) not in wide:
-            out.append(f"- {text}: not run")
-            continue
-        a, b = wide[(low, metric)], wide[(high, metric)]
-        diff = (b - a).dropna()
-        verdict = "holds" if a.mean() < b.mean() else "does NOT hold"
-        out.append(f"- {text}: {verdict} ({a.mean():.3f} vs {b.mean():.3f}; difference "
-                   f"{mean_sd(diff.mean(), diff.std(), len(diff), 3)}, in "
-                   f"{int((diff > 0).sum())} of {len(diff)} splits)")
-    return out
 
 
 def predictions_frame(path):

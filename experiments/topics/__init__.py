@@ -49,9 +49,10 @@ from experiments.topics.data import prepare
 from experiments.topics.figures import plot
 from experiments.topics.gaussian_lda import SAMPLERS
 from experiments.topics.methods import METHODS, trial
-from experiments.topics.tables import LABELS, NOTEBOOK, PAPER, report
+from experiments.topics.claims import CLAIMS, NOTEBOOK, PAPER
+from experiments.topics.tables import LABELS, report
 
-__all__ = ["LABELS", "PAPER", "NOTEBOOK", "METHODS", "validate", "prepare", "settings", "trial",
+__all__ = ["LABELS", "PAPER", "NOTEBOOK", "CLAIMS", "METHODS", "validate", "prepare", "settings", "trial",
            "plot", "report"]
 RANKINGS = ("euclidean", "density", "count")
 

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from experiments._runner import atomic_write_text, summarise
 from experiments.topics.methods import ARTIFACTS, metric_name
-from experiments.topics.tables import LABELS, NOTEBOOK, PAPER, methods_in, topn_in
+from experiments.topics.claims import NOTEBOOK, PAPER
+from experiments.topics.tables import LABELS, methods_in, topn_in
 
 #: One colour per method in every figure of this application.
 COLOURS = {"spahm": "#1f77b4", "local_kmeans": "#7f7f7f", "gaussian_lda": "#d62728",

@@ -34,6 +34,7 @@ from experiments._runner import ConfigError, mean_sd, run_methods, stopwatch, su
 from experiments.simulated import (check_methods, check_positive, sample_atoms, sample_mixture,
                                    trial_stats, validate_atoms)
 from experiments.simulated.kmeans import local_kmeans
+from experiments.uncertainty.claims import CLAIMS
 from spahm import match
 from spahm.adapters import centroid_variances
 from spahm.metrics import hausdorff
@@ -237,4 +238,5 @@ def report(df, cfg=None) -> str:
         lines += ["", "Local k-means quality (Hausdorff distance of a silo's centroids to its own "
                   "true atoms, mean over silos and trials): "
                   + ", ".join(f"{v:.1f} at noise sd {s:g}" for s, v in per.items()) + "."]
+    lines += ["", CLAIMS.section(df).rstrip()]
     return "\n".join(lines) + "\n"

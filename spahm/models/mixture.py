@@ -18,6 +18,7 @@ from .._validation import ParamValidationMixin
 from ..adapters import (Adapter, LocalAtoms, _full_covariances, _jittered,
                         _precision_cholesky, centroid_variances, group_average,
                         register_adapter)
+from ..metrics import scaled_distances
 
 
 # ---------------------------------------------------------------------------- k-means
@@ -82,7 +83,7 @@ class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEsti
             if X.shape[1] != centres.shape[1]:
                 raise ValueError(f"X has {X.shape[1]} features, but the centres have "
                                  f"{centres.shape[1]}")
-            labels = _distances(X, centres).argmin(axis=1)
+            labels = scaled_distances(X, centres)[0].argmin(axis=1)
         self.cluster_centers_ = centres
         self.popularity_ = popularity
         self.n_features_in_ = centres.shape[1]
@@ -104,11 +105,21 @@ class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEsti
 
     def predict(self, X):
         """Index of the nearest fused centre of every row of X."""
-        return self.transform(X).argmin(axis=1)
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return scaled_distances(X, self.cluster_centers_)[0].argmin(axis=1)
 
     def score(self, X, y=None):
-        """Opposite of the sum of squared distances to the nearest centre (as KMeans.score)."""
-        return -float((self.transform(X).min(axis=1) ** 2).sum())
+        """Opposite of the sum of squared distances to the nearest centre (as KMeans.score);
+        ``ValueError`` when it exceeds the float range."""
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        d, unit = scaled_distances(X, self.cluster_centers_)
+        with np.errstate(over="ignore"):
+            value = -float((d.min(axis=1) ** 2).sum()) * unit * unit
+        if not np.isfinite(value):
+            raise ValueError("X: the score (sum of squared distances) exceeds the float range")
+        return value
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -117,9 +128,15 @@ class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEsti
 
 
 def _distances(X, centres):
-    """Euclidean distance of every row of ``X`` to every centre, (n, L)."""
-    sq = (X**2).sum(1)[:, None] - 2.0 * X @ centres.T + (centres**2).sum(1)[None, :]
-    return np.sqrt(np.maximum(sq, 0.0))
+    """Euclidean distance of every row of ``X`` to every centre, (n, L); ``ValueError`` when
+    a distance exceeds the float range (they are computed without overflow otherwise)."""
+    d, unit = scaled_distances(X, centres)
+    with np.errstate(over="ignore"):
+        out = d * unit
+    if not np.all(np.isfinite(out)):
+        raise ValueError("X: distances to the centres exceed the float range; rescale X and "
+                         "the centres")
+    return out
 
 
 class KMeansAdapter(Adapter):
