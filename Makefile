@@ -1,10 +1,13 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make reproduce   create .venv if missing, run every experiment's quick profile on the data at hand
+#                    (it reruns the committed quick results and swaps each in once its run completes;
+#                    `make paper` keeps committed paper runs unless OVERWRITE=--overwrite)
 #   make test        create .venv if missing, run the default (fast) test suite
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared/data
+OVERWRITE ?=
 
 .PHONY: reproduce report test test-slow paper venv benchmark clean-venv
 
@@ -18,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 reproduce: venv
-	$(PY) -m experiments.reproduce --shared $(SHARED)
+	$(PY) -m experiments.reproduce --shared $(SHARED) --overwrite
 
 report: venv
 	$(PY) -m experiments.reproduce --report-only
@@ -31,7 +34,7 @@ test-slow: venv
 	$(PY) -m pytest -q -m slow
 
 paper: venv
-	$(PY) -m experiments.reproduce --shared $(SHARED) --profile paper
+	$(PY) -m experiments.reproduce --shared $(SHARED) --profile paper $(OVERWRITE)
 
 benchmark: venv
 	$(PY) benchmarks/bench_core.py

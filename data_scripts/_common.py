@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -96,12 +98,64 @@ def _unwritable(path, exc) -> InstallError:
 
 
 def write_atomic(path, data: bytes) -> Path:
-    """Write ``data`` to a temporary name beside ``path`` and rename it into place; a target
+    """Write ``data`` to a temporary name beside ``path`` and rename it into place, and record
+    its size and checksum in the folder's install record (:func:`check_installed`); a target
     that is a file, read-only or otherwise unwritable is one :class:`InstallError`."""
     try:
-        return replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+        replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+        record_install(path, len(data), zlib.crc32(data))
+        return Path(path)
     except OSError as exc:
         raise _unwritable(path, exc) from None
+
+
+#: Beside the files a data script installed: ``{name: {"size": bytes, "crc32": int}}``.
+INSTALL_RECORD = ".install-record.json"
+
+
+def crc32_file(path) -> int:
+    """CRC-32 of a file (fast enough to check every file a run reads, at every run)."""
+    crc = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def record_install(path, size, crc) -> None:
+    """Add one installed file to its folder's install record (written atomically)."""
+    path = Path(path)
+    record_path = path.parent / INSTALL_RECORD
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    record[path.name] = {"size": int(size), "crc32": int(crc)}
+    replace_atomically(record_path, lambda tmp: Path(tmp).write_text(
+        json.dumps(record, indent=1, sort_keys=True) + "\n"))
+
+
+def check_installed(folder) -> list:
+    """Every file an install record under ``folder`` lists, checked as installed (present,
+    same size, same CRC-32); one line per file that differs. Files without a record (installed
+    before records existed, or not by a data script) are not checked."""
+    problems = []
+    for record_path in sorted(Path(folder).rglob(INSTALL_RECORD)):
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            problems.append(f"{record_path} is damaged")
+            continue
+        for name, want in sorted(record.items()):
+            path = record_path.parent / name
+            if not path.is_file():
+                problems.append(f"{path} is missing")
+            elif path.stat().st_size != want.get("size"):
+                problems.append(f"{path} has {path.stat().st_size} bytes, {want.get('size')} "
+                                "when installed")
+            elif crc32_file(path) != want.get("crc32"):
+                problems.append(f"{path} changed since it was installed (checksum differs)")
+    return problems
 
 
 def cli(main):

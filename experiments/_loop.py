@@ -26,7 +26,7 @@ from experiments._files import atomic_write_text
 from experiments._parallel import parallel_backend
 from experiments._provenance import _earlier_runs, write_run_files
 from experiments._seeding import Trial
-from experiments._settings import check_resumable, check_runner_config, output_dir
+from experiments._settings import check_fusion, check_resumable, check_runner_config, output_dir
 from experiments._store import (
     MANIFEST_FILE,
     METRICS_FILE,
@@ -43,6 +43,7 @@ from experiments._store import (
     write_results,
 )
 from experiments._summaries import objective
+from experiments.data_requirements import check_installed_data
 from experiments.errors import RunDirError
 from spahm import _progress
 
@@ -79,10 +80,15 @@ def progress_line(name, done, total, elapsed) -> str:
 
 
 def _log_line(line):
-    """A progress line for a log: through logging when a handler is configured (Hydra's job
-    log file and console, both on stderr and in ``<run>/spahm-experiment.log``), else on
-    stderr."""
-    if logging.getLogger().handlers or LOG.handlers:
+    """A progress line for a log: inside a Hydra job through logging (Hydra's job logging
+    writes it on stderr and in ``<run>/spahm-experiment.log``), else on stderr."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        inside = HydraConfig.initialized()
+    except ImportError:
+        inside = False
+    if inside:
         LOG.info(line)
     else:
         print(line, file=sys.stderr, flush=True)
@@ -250,10 +256,12 @@ def run_experiment(cfg, module) -> pd.DataFrame:
     (:func:`objective`), which the Hydra entry point returns (for Optuna sweeps).
     """
     check_runner_config(cfg)
+    check_fusion(cfg)
     out = output_dir(cfg)
     name = OmegaConf.select(cfg, "name", default=None)
     check_run_dir(out, name)
     module.validate(cfg)
+    check_installed_data(name, OmegaConf.select(cfg, "profile", default=None))
     work = _where_to_write(cfg, out)
     threads = OmegaConf.select(cfg, "threads", default=None)
     with ExitStack() as stack:

@@ -1,6 +1,8 @@
 """Per-silo fitting on any joblib backend: loky on this machine, or a Dask cluster."""
 from __future__ import annotations
 
+import logging
+import os
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -66,9 +68,30 @@ def fit_per_silo(fit, silo_data, trial, name="local", n_jobs=1, backend=None) ->
     """
     seeds = [trial.seed_for(name, j) for j in range(len(silo_data))]
     jobs = (delayed(_timed)(fit, data, seed) for data, seed in zip(silo_data, seeds))
-    out = Parallel(n_jobs=n_jobs, backend=backend)(jobs)
+    out = Parallel(n_jobs=n_jobs, backend=_joblib_backend(backend))(jobs)
     return SiloFits([m for m, _, _ in out], np.array([w for _, w, _ in out]),
                     np.array([c for _, _, c in out]))
+
+
+def _joblib_backend(backend):
+    """The backend to hand to ``joblib.Parallel`` for a backend name.
+
+    The run's own backend (the name :func:`parallel_backend` made active) becomes None, so the
+    active instance is used as configured (its cluster, its thread limits). A ``"dask"`` that
+    is not active becomes an instance: joblib builds a named backend as
+    ``factory(nesting_level=...)``, and Dask's backend takes unknown keywords as keywords for
+    ``Client.submit``, which hands them to the task (joblib 1.6 with distributed 2026.8:
+    ``Batch.__call__() got an unexpected keyword argument 'nesting_level'``)."""
+    if not isinstance(backend, str):
+        return backend
+    from joblib.parallel import BACKENDS, get_active_backend
+
+    active, _ = get_active_backend()
+    if BACKENDS.get(backend) is not None and type(active) is BACKENDS[backend]:
+        return None
+    if backend == "dask" and "dask" in BACKENDS:
+        return BACKENDS["dask"]()
+    return backend
 
 
 #: How long to try reaching a dask scheduler before giving up with a ConfigError.
@@ -96,11 +119,15 @@ def parallel_backend(cfg):
         with parallel_config(backend=backend, **inner):
             yield
         return
+    # The scheduler's and workers' INFO lines stay out of the run's output (warnings stay):
+    # the environment reaches the local cluster's worker processes, the level this process.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ConfigError("config key 'parallel.backend' = 'dask' needs dask.distributed: "
                           "pip install -e '.[dask]'") from None
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if address:
         try:
             client = Client(address, timeout=DASK_CONNECT_TIMEOUT)

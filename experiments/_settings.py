@@ -3,6 +3,7 @@ overrides a run shows (all from one table of what each root key does to the numb
 :data:`experiments._schema.KEY_ROLES`)."""
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -155,3 +156,25 @@ def run_overrides(cfg) -> list[str]:
             continue  # data paths differ between machines; they are not part of the experiment
         out.append(f"{key}={value}")
     return out
+
+
+def check_fusion(cfg):
+    """The ``fusion`` section (keyword arguments of :class:`spahm.SPAHM`) against the library's
+    own ``_parameter_constraints``, before any work: a :class:`ConfigError` naming the key
+    (``fusion.n_init=0``, ``fusion.sigma=inf``, ``fusion.mu0=nan``...)."""
+    fusion = OmegaConf.select(cfg, "fusion", default=None)
+    if fusion is None:
+        return
+    from spahm import SPAHM
+    from spahm._validation import check_params
+
+    values = OmegaConf.to_container(fusion, resolve=True)
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key 'fusion.{key}' = {value!r}: expected a finite number")
+    try:
+        check_params(values, SPAHM, caller="SPAHM", prefix="fusion.")
+    except ValueError as exc:
+        key = str(exc).split(":", 1)[0]
+        raise ConfigError(f"config key '{key}' = {values.get(key[len('fusion.'):])!r}: "
+                          f"{str(exc).split(':', 1)[1].strip()}") from None

@@ -11,11 +11,13 @@ A run that fails before its first trial leaves no run directory behind.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import hydra
-from hydra.errors import CompactHydraException
+import yaml
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -36,8 +38,9 @@ from experiments.registry import load, register_configs
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-class RunError(CompactHydraException):
-    """A user-facing error: Hydra prints its message alone, without a traceback."""
+class RunError(SystemExit):
+    """A user-facing error: its message alone on stderr, exit status 1 (a ``SystemExit``, so
+    Hydra adds neither its "Error executing job" header nor its HYDRA_FULL_ERROR line)."""
 
 
 def run(cfg: DictConfig):
@@ -51,11 +54,38 @@ def _hint(exc, cfg) -> str:
         return install_hint(cfg.name, cfg.get("profile"))
     if isinstance(exc, RunDirError):
         return "a run directory holds one run; choose another with hydra.run.dir=<new dir>"
+    if isinstance(exc, OSError):
+        return ("free some space or choose a writable directory (hydra.run.dir=<dir>); "
+                "finished trials are kept and resume")
     return "see `spahm-experiment --help` and conf/ for the keys and their values"
 
 
+#: Set by :func:`main`: whether the user asked for full tracebacks (HYDRA_FULL_ERROR=1 before
+#: main set it to receive Hydra's own errors instead of Hydra printing them).
+_ERRORS_ENV = "SPAHM_FULL_ERROR"
+
+
 def _full_errors():
-    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+    return os.environ.get(_ERRORS_ENV, os.environ.get("HYDRA_FULL_ERROR")) == "1"
+
+
+def _os_error(exc) -> str:
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return f"cannot read or write a file: {exc.strerror or exc}{where}"
+
+
+def resume_command(out, argv=None) -> str:
+    """The command that resumes the run into ``out``: this command with its run directory
+    named (a command without one would start a new timestamped directory)."""
+    argv = list(sys.argv if argv is None else argv)
+    first = Path(argv[0]).name if argv else ""
+    words = ["spahm-experiment"] if first == "spahm-experiment" else [
+        os.path.relpath(sys.executable) if Path(sys.executable).resolve().is_relative_to(
+            Path.cwd().resolve()) else "python", "-m", "experiments.cli"]
+    args = [a for a in argv[1:] if not a.startswith(("hydra.run.dir=", "output_dir="))]
+    where = next((a for a in argv[1:] if a.startswith("output_dir=")), None)
+    words += args + [where or f"hydra.run.dir={relative_path(out)}"]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _clean(out):
@@ -80,14 +110,19 @@ def _task(cfg: DictConfig):
         df = run(cfg)
     except KeyboardInterrupt:
         removed = _clean(out)
-        where = "nothing was kept" if removed else f"finished trials are kept in {relative_path(out)}"
-        print(f"interrupted: {where}; rerun the same command to resume", file=sys.stderr)
+        if removed:
+            print("interrupted: nothing was kept", file=sys.stderr)
+        else:
+            print(f"interrupted: finished trials are kept in {relative_path(out)}; resume with:\n"
+                  f"  {resume_command(out)}", file=sys.stderr)
         raise SystemExit(130) from None
-    except (ConfigError, DataMissingError, RunDirError, OmegaConfBaseException) as exc:
+    except (ConfigError, DataMissingError, RunDirError, OmegaConfBaseException, OSError) as exc:
         _clean(out)
         if _full_errors():
             raise
-        raise RunError(f"error: {exc}\nhint: {_hint(exc, cfg)}") from exc
+        message = _os_error(exc) if type(exc) in _PLAIN_OS_ERRORS or not isinstance(
+            exc, (ConfigError, DataMissingError, RunDirError, OmegaConfBaseException)) else exc
+        raise RunError(f"error: {message}\nhint: {_hint(exc, cfg)}") from None
     except BaseException:
         _clean(out)
         raise
@@ -96,6 +131,10 @@ def _task(cfg: DictConfig):
     if table:
         print(table)
     return df.attrs.get("objective")
+
+
+_PLAIN_OS_ERRORS = (OSError, PermissionError, IsADirectoryError, NotADirectoryError,
+                    FileExistsError)
 
 
 def _refuse_unusable_dirs(argv):
@@ -121,18 +160,37 @@ def _refuse_unusable_dirs(argv):
 _hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")(_task)
 
 
+def _hydra_message(exc) -> str:
+    """Hydra's or OmegaConf's error in at most two lines (no stack, no links)."""
+    text = str(exc) + ("\n" + str(exc.__cause__) if exc.__cause__ is not None else "")
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.strip().startswith(("See https://", "full_key:",
+                                                          "object_type="))]
+    shown = lines[:2] + (lines[2:8] if len(lines) > 1 and lines[1].endswith(":") else [])
+    return ": ".join(ln.rstrip(":") for ln in shown) or type(exc).__name__
+
+
 def main():
-    """``spahm-experiment``: check the run directory, then hand over to Hydra."""
+    """``spahm-experiment``: check the run directory, then hand over to Hydra; every error is
+    one line and a hint (``HYDRA_FULL_ERROR=1``: the traceback)."""
+    os.environ[_ERRORS_ENV] = "1" if _full_errors() else "0"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors to us instead of printing
     register_configs()
     try:
         _refuse_unusable_dirs(sys.argv[1:])
+        return _hydra_main()
     except RunDirError as exc:
         if _full_errors():
             raise
         print(f"error: {exc}\nhint: a run directory holds one run; choose another with "
               "hydra.run.dir=<new dir>", file=sys.stderr)
         raise SystemExit(1) from None
-    return _hydra_main()
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
+        if _full_errors():
+            raise
+        print(f"error: {_hydra_message(exc)}\nhint: see `spahm-experiment --help` and conf/ for "
+              "the keys, their values and the override syntax (key=value)", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

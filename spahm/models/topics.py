@@ -8,10 +8,12 @@ words in embedding space.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.utils import check_array
 from scipy.special import digamma
 
 from .. import families
@@ -69,12 +71,19 @@ def fit_local_topics(token_ids, embeddings, n_topics=25, n_init=1, max_iter=300,
     >>> np.round(t.means[np.argsort(t.means[:, 0])], 2).tolist()
     [[0.0, 0.25], [10.0, 10.0]]
     """
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    word_ids, counts = word_counts(token_ids, embeddings.shape[0])
+    embeddings = check_array(embeddings, dtype=np.float64, input_name="embeddings")
+    ids = np.asarray(token_ids)
+    if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+        raise ValueError(f"token_ids must be a 1-D array of integer vocabulary ids, got "
+                         f"{ids.dtype} of shape {ids.shape}")
+    if ids.size and (ids.min() < 0 or ids.max() >= embeddings.shape[0]):
+        raise ValueError(f"token_ids must lie in [0, {embeddings.shape[0]}) (rows of the "
+                         f"embeddings), got {int(ids.min())} .. {int(ids.max())}")
+    if isinstance(n_topics, bool) or not isinstance(n_topics, numbers.Integral) or n_topics < 1:
+        raise ValueError(f"n_topics must be an integer >= 1, got {n_topics!r}")
+    word_ids, counts = word_counts(ids, embeddings.shape[0])
     if len(word_ids) == 0:
         raise ValueError("fit_local_topics: the silo has no tokens with an embedding")
-    if n_topics < 1:
-        raise ValueError(f"n_topics must be >= 1, got {n_topics}")
     X = embeddings[word_ids]
     k = min(int(n_topics), len(word_ids))
     km = KMeans(n_clusters=k, n_init=n_init, max_iter=max_iter, random_state=random_state)
