@@ -20,6 +20,9 @@ register_configs()
 
 
 def _run(cfg):
+    # as Hydra does before the task: the run directory exists (trials write artifacts into it)
+    if cfg.output_dir is not None:
+        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
     return run_experiment(cfg, topics)
 
 

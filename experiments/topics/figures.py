@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from experiments._runner import atomic_write_text, summarise
 from experiments.topics.methods import ARTIFACTS, metric_name
 from experiments.topics.claims import NOTEBOOK, PAPER
-from experiments.topics.tables import LABELS, methods_in, topn_in
+from experiments.topics.tables import LABELS, is_trainvocab, methods_in, topn_in
 
 #: One colour per method in every figure of this application.
 COLOURS = {"spahm": "#1f77b4", "local_kmeans": "#7f7f7f", "gaussian_lda": "#d62728",
@@ -81,16 +81,16 @@ def _titles(cfg):
     return {_short(k): v["title"] for k, v in manifest.items() if v.get("title")}
 
 
-def _authors(key, reference_name):
-    """The authors' numbers comparable with a reference's scores (and how to label them)."""
+def _authors(key, cfg):
+    """The authors' numbers comparable with a reference's scores (none for another corpus)."""
     if key == "inter":
         return PAPER["headline"], NOTEBOOK["intervocab"]
-    if "trainvocab" in (reference_name or ""):
+    if is_trainvocab(cfg):
         return PAPER["trainvocab"], NOTEBOOK["trainvocab"]
     return {}, {}
 
 
-def _coherence(df, art, out_dir, plt, measure, key, n):
+def _coherence(df, art, out_dir, plt, measure, key, n, cfg):
     """Each method's per-topic scores (trial 0) as a box, the mean over trials +- sd as a dot,
     and the authors' numbers as markers where they scored the same reference."""
     methods = methods_in(df)
@@ -99,7 +99,7 @@ def _coherence(df, art, out_dir, plt, measure, key, n):
         return None
     stats = summarise(df, metric).set_index("method").reindex(methods)
     ref_name = (art or {}).get("references", {}).get(key, (art or {}).get("reference", ""))
-    paper, notebook = _authors(key, ref_name)
+    paper, notebook = _authors(key, cfg)
     fig, ax = plt.subplots(figsize=(7.6, 4.4))
     pos = np.arange(len(methods))
     per_topic = [np.asarray(((art or {}).get("topics", {}).get(m, {})).get(metric, []), float)
@@ -211,7 +211,7 @@ def plot(df, out_dir, cfg=None):
     out_dir = Path(out_dir)
     art = load_artifacts(out_dir)
     n = _headline_n(df)
-    paths = [_coherence(df, art, out_dir, plt, measure, key, n)
+    paths = [_coherence(df, art, out_dir, plt, measure, key, n, cfg)
              for key in ("", "inter") for measure in ("uci", "umass", "npmi")]
     paths += [_times(df, out_dir, plt), _mixing(out_dir, plt)]
     paths = [p for p in paths if p is not None]

@@ -3,6 +3,7 @@ authors' notebook's numbers, diversity, distinct topics and time."""
 from __future__ import annotations
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from experiments._runner import mean_sd, summarise
 from experiments.topics.claims import CLAIMS, NOTEBOOK, PAPER
@@ -68,6 +69,16 @@ def _coherence_table(df, methods, n, key, paper, notebook):
     return lines + [""]
 
 
+def is_trainvocab(cfg) -> bool:
+    """Whether the run's main reference is its silos themselves and they are the paper's books
+    (the authors' "trainvocab"), so that their numbers can stand beside ours."""
+    if cfg is None:
+        return False
+    select = lambda key: OmegaConf.select(cfg, key, default=None)  # noqa: E731
+    return (select("data.reference_dir") is None and not select("data.reference")
+            and "gutenberg" in str(select("data.corpus_dir") or ""))
+
+
 def report(df, cfg=None) -> str:
     """Markdown: coherence (every reference, top 10 and 20, all and distinct topics), diversity,
     distinct topics and time beside the authors' numbers; the paper's claims judged
@@ -75,6 +86,7 @@ def report(df, cfg=None) -> str:
     methods = methods_in(df)
     topn = topn_in(df)
     corpus = lambda k, d=0: f"{mean(df, 'corpus', k):,.{d}f}"  # noqa: E731
+    train = is_trainvocab(cfg)
     lines = [f"Corpus: {corpus('n_silos')} silos, {corpus('vocabulary')} words with an embedding, "
              f"{corpus('tokens')} tokens. Coherence as the authors' notebook: gensim's "
              "CoherenceModel measures (c_uci and c_npmi: sliding window 10; u_mass: documents) "
@@ -86,10 +98,12 @@ def report(df, cfg=None) -> str:
              "default) in brackets beside our top 20: paper / their notebook.", "",
              f"## Reference: {corpus('reference_documents')} documents, "
              f"{corpus('reference_tokens')} tokens; {corpus('candidate_words')} candidate words "
-             "(brackets: the authors' trainvocab)", ""]
+             + ("(the 40 books themselves, the authors' \"trainvocab\": their numbers in brackets)"
+                if train else "(another corpus than the paper's: its numbers are not shown)"), ""]
     for n in topn:
         lines += [f"### Top {n} words per topic", ""]
-        lines += _coherence_table(df, methods, n, "", PAPER["trainvocab"], NOTEBOOK["trainvocab"])
+        lines += _coherence_table(df, methods, n, "", PAPER["trainvocab"] if train else {},
+                                  NOTEBOOK["trainvocab"] if train else {})
     if has_intervocab(df):
         lines += [f"## Intervocab: S. Lahiri's corpus, {corpus('reference_books')} books, "
                   f"{corpus('inter_tokens')} tokens; top words among the "
