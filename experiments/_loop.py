@@ -24,14 +24,14 @@ from tqdm.auto import tqdm
 
 from experiments._files import atomic_write_text
 from experiments._parallel import parallel_backend
-from experiments._provenance import _earlier_runs, write_run_files
+from experiments._provenance import PROVENANCE_FILE, _earlier_runs, write_run_files
 from experiments._seeding import Trial
 from experiments._settings import check_fusion, check_resumable, check_runner_config, output_dir
 from experiments._store import (
     MANIFEST_FILE,
     METRICS_FILE,
     TIDY_COLUMNS,
-    _hydra_own,
+    TIMINGS_FILE,
     _trial_digests,
     check_run,
     check_run_dir,
@@ -214,12 +214,18 @@ def _record_as(cfg, out_dir):
     return final if Path(out_dir) == staging_dir(final) else out_dir
 
 
+_RUNNER_FILES = (METRICS_FILE, MANIFEST_FILE, TIMINGS_FILE, PROVENANCE_FILE, "config.yaml",
+                 "report.md")
+
+
 def _claim(stack, fresh):
     """The first-write hook: hold the directory, and refuse if the directory was new when the
     run started but another run wrote into it meanwhile."""
     def claim(out_dir):
         stack.enter_context(hold(out_dir))
-        if fresh and any(not _hydra_own(p) for p in out_dir.iterdir()):
+        # A trial may already have written its own artifacts (segmentations, checkpoints);
+        # only the runner's files tell that another run got here first.
+        if fresh and any((out_dir / f).exists() for f in _RUNNER_FILES):
             raise RunDirError(f"another run wrote into {out_dir} while this one was running: "
                               "choose another directory")
     return claim

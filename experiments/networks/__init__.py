@@ -283,6 +283,9 @@ def plot(df, out_dir, cfg=None):
     j_alpha, alphas_j = _sweeps(df, cfg)
     methods = _methods_in(df)
     labels = {m: _label(m) for m in methods}
+    caption = " ".join(filter(None, [
+        "Local networks: the mean over silos of each silo's own network.",
+        _plots.overrides(cfg)]))
     paths = []
     for metric, ylabel in METRIC_LABELS.items():
         shown = methods if metric != "n_hidden" else [m for m in methods if m != "pooled"]
@@ -290,11 +293,15 @@ def plot(df, out_dir, cfg=None):
         sub = _plot_alpha(stats[stats.J == j_alpha])
         if sub.alpha.nunique() > 1:
             path = out_dir / f"{metric}_vs_alpha.png"
+            ticks = sorted(sub.alpha_plot.unique())
+            names = ["homogeneous" if math.isinf(a) else f"{a:g}"
+                     for a in sorted(sub.alpha.unique())]
             _plots.lines_with_paper(
                 sub, "alpha_plot", shown, labels, None,
-                "Dirichlet alpha of the label skew (rightmost point: homogeneous split)", ylabel,
-                _plots.title(cfg, f"digits, J = {j_alpha} silos"), path, logx=True,
-                logy=metric == "n_hidden")
+                "Dirichlet alpha of the label skew (smaller: more skewed)", ylabel,
+                f"digits, J = {j_alpha} silos", path, logx=True, logy=metric == "n_hidden",
+                xticks=(ticks, names), caption="The homogeneous split is drawn right of the "
+                f"largest alpha. {caption}")
             paths.append(path)
         for alpha in alphas_j:
             sub = stats[stats.alpha == alpha]
@@ -303,8 +310,9 @@ def plot(df, out_dir, cfg=None):
             tag = "homogeneous" if math.isinf(alpha) else f"alpha{alpha:g}"
             path = out_dir / f"{metric}_vs_J_{tag}.png"
             _plots.lines_with_paper(sub, "J", shown, labels, None, "silos J", ylabel,
-                                    _plots.title(cfg, f"digits, {_alpha_text(alpha)}"), path,
-                                    logy=metric == "n_hidden")
+                                    f"digits, {_alpha_text(alpha)}", path,
+                                    logy=metric == "n_hidden", caption=caption,
+                                    xticks=sorted(sub.J.unique()))
             paths.append(path)
     return paths
 

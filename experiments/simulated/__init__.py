@@ -298,57 +298,66 @@ def plot(df, out_dir, cfg=None):
     """Fig. 2 (Hausdorff vs sigma and vs J) and the hyperparameter-error figure, from the CSV.
 
     Lines are means over trials; the shaded band is the range over trials (always positive,
-    so it stays on the log axis); hollow squares are the paper's values."""
+    so it stays on the log axis); hollow markers are the paper's values."""
     out_dir = Path(out_dir)
     J0, s0 = _fixed(cfg, df)
     stats = trial_stats(df, "hausdorff")
     methods = _methods_in(stats)
     ylabel = "Hausdorff distance to true global atoms"
+    setting = f"{_setting_name(cfg).capitalize()}. {_plots.overrides(cfg)}".strip()
     written = [out_dir / "hausdorff_vs_sigma.png"]
+    by_sigma = stats[stats.J == J0]
     _plots.lines_with_paper(
-        stats[stats.J == J0], "sigma_local", methods, LABELS, PAPER_SIGMA,
+        by_sigma, "sigma_local", methods, LABELS, PAPER_SIGMA,
         xlabel="local noise sd $\\sigma$", ylabel=ylabel,
-        title=_plots.title(cfg, f"Simulated data, J = {J0} ({_setting_name(cfg)})"), path=written[-1],
-        logx=True, logy=True)
+        title=f"Simulated data, J = {J0} (paper's Fig. 2, left)", path=written[-1],
+        logx=True, logy=True, caption=setting, xticks=sorted(by_sigma.sigma_local.unique()))
     by_J = stats[stats.sigma_local == s0]
     if by_J.J.nunique() > 1:
         def paper_j(ax):
-            ax.scatter(PAPER_J["J"], PAPER_J["spahm_true"], marker="s", facecolors="none",
-                       edgecolors=_plots.COLOURS[0], zorder=3,
-                       label=f"{LABELS['spahm_true']} (paper, its two read points)")
+            st = _plots.style("spahm_true")
+            ax.plot(PAPER_J["J"], PAPER_J["spahm_true"], linestyle="none", marker=st["marker"],
+                    mfc="none", ms=7, mew=1.3, color=st["color"],
+                    label=f"{LABELS['spahm_true']} (paper, its two read points)")
             ax.axhspan(*PAPER_J_BASELINE_RANGE, color="grey", alpha=0.08,
                        label="k-means baselines (paper: within this range)")
 
         written.append(out_dir / "hausdorff_vs_J.png")
         _plots.lines_with_paper(
             by_J, "J", methods, LABELS, None, xlabel="number of silos J", ylabel=ylabel,
-            title=_plots.title(cfg, f"Simulated data, $\\sigma$ = {s0:g} ({_setting_name(cfg)})"), path=written[-1],
-            decorate=paper_j)
+            title=f"Simulated data, $\\sigma$ = {s0:g} (paper's Fig. 2, right)",
+            path=written[-1], decorate=paper_j, caption=setting)
     hyper = hyperparameter_errors(df, J0)
-    kmeans_atoms = ("spahm_kmeans", "spahm_kmeans_maximin")  # the supplement's figure
-    keys = [f"{m}:{n}" for m in kmeans_atoms for n in PAPER_HYPER if f"{m}:{n}" in set(hyper.method)]
-    if keys:
+    if set(hyper.method) & {f"spahm_kmeans:{n}" for n in PAPER_HYPER}:
         written.append(out_dir / "hyperparameter_error.png")
-        short = {"spahm_kmeans": "k-means atoms", "spahm_kmeans_maximin": "farthest-first atoms"}
-        labels = {k: f"{short[k.split(':')[0]]}: {k.split(':')[1]}" for k in keys}
-        colours = {n: _plots.COLOURS[i] for i, n in enumerate(PAPER_HYPER)}
-
-        def supplement_ranges(ax):
-            for line in ax.get_lines():  # farthest-first seeding dashed, same colour per estimate
-                if str(line.get_label()).startswith("farthest-first"):
-                    line.set_linestyle("--")
-            for name, (lo, hi) in PAPER_HYPER_RANGE.items():  # hatched, over its sigma range
-                ax.fill_between(PAPER_HYPER_SIGMAS, max(lo, 0.05), hi, facecolor="none",
-                                edgecolor=colours[name], hatch="///", linewidth=0, alpha=0.5,
-                                label=f"supplement, {name}: {PAPER_HYPER[name]}%")
-
-        _plots.lines_with_paper(
-            hyper, "sigma_local", keys, labels, None, xlabel="local noise sd $\\sigma$",
-            ylabel="relative error of estimate (%)",
-            title=_plots.title(cfg, f"SPAHM's estimates on k-means atoms, J = {J0} ({_setting_name(cfg)})"),
-            path=written[-1], logx=True, logy=True,
-            colours=[colours[k.split(":")[1]] for k in keys], decorate=supplement_ranges)
+        _hyperparameter_figure(hyper, J0, setting, written[-1])
     return written
+
+
+def _hyperparameter_figure(hyper, J0, setting, path):
+    """The supplement's figure, one panel per estimate: SPAHM on k-means atoms (and with
+    farthest-first seeding, dashed) beside the supplement's range, hatched over its sigmas."""
+    names = [n for n in PAPER_HYPER if any(m.endswith(f":{n}") for m in set(hyper.method))]
+    fig, axes = _plots.plt.subplots(2, 2, figsize=(8.4, 6.0), sharex=True,
+                                    layout="constrained")
+    labels = {"spahm_kmeans": LABELS["spahm_kmeans"],
+              "spahm_kmeans_maximin": LABELS["spahm_kmeans_maximin"]}
+    for ax, name in zip(axes.flat, names):
+        sub = hyper[hyper.method.str.endswith(f":{name}")]
+        sub = sub.assign(method=sub.method.str.split(":").str[0])
+        _plots.draw_lines(ax, sub, "sigma_local", list(labels), labels)
+        lo, hi = PAPER_HYPER_RANGE[name]
+        ax.fill_between(PAPER_HYPER_SIGMAS, max(lo, 0.05), hi, facecolor="none",
+                        edgecolor="grey", hatch="///", linewidth=0,
+                        label="the supplement's range (over its sigmas)")
+        _plots.axes_style(ax, "local noise sd $\\sigma$" if ax in list(axes[1]) else "",
+                          "relative error (%)", f"{name} (supplement: {PAPER_HYPER[name]}%)",
+                          logx=True, logy=True)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(f"SPAHM's estimated hyperparameters on k-means atoms, J = {J0}")
+    _plots.finish(fig, path, " ".join(filter(None, [
+        _plots.spread_caption(hyper, band=True), setting])), axes=axes.flat[:len(names)])
 
 
 def _setting_name(cfg):

@@ -1,17 +1,22 @@
 """Sparse Gaussian processes for temperature forecasting (paper section 4.4, Table 1).
 
-Each silo (a US state in the paper profile; a city, or a city's year, offline) fits a sparse
-GP that forecasts the day's mean temperature from the configured inputs (the paper's seven:
-day of month, month, year, station latitude, longitude and elevation, previous day's mean
-temperature). SPAHM fuses the silos' inducing points (inducing input + posterior mean of the
-function there, :mod:`spahm.models.sparse_gp`); the global inducing points are sent back to
-every silo, which predicts with them under its own kernel (:class:`FusedSparseGP`).
+Each silo (a US state in the paper and states profiles; a city, or a city's year, offline)
+fits a sparse GP that forecasts the day's (or week's) mean temperature from the configured
+inputs (the paper's seven: day of month, month, year, station latitude, longitude and
+elevation, previous day's mean temperature; the states profile uses the day of year and the
+previous week's temperature). SPAHM fuses the silos' live inducing points (inducing input in
+the silos' shared lengthscale units + posterior mean of the function there,
+:mod:`spahm.models.sparse_gp`); each global point (the mean of the group SPAHM matched, noise
+from the local posterior variances) is sent back to every silo, which predicts with them
+under its own kernel (:class:`FusedSparseGP`).
 
 SPAHM's sigma and gamma0 are chosen per trial on training data only: each silo's training
 days are split again into fit and validation days, local GPs are fitted on the fit days,
 and the grid ``selection.sigma`` x ``selection.gamma0_per_silo * J`` is scored on the
-validation days (criterion ``selection.criterion``). The test days are used once, by the
-models refitted on all training days with the chosen values.
+validation days (criterion ``selection.criterion``; equal scores go to gamma0 / J = 1, then
+the larger sigma). A sigma chosen on the grid's edge extends the grid on that side
+(``selection.max_extensions``). The test days are used once, by the models refitted on all
+training days with the chosen values.
 
 Methods (column ``method``; ``LABELS``):
 
@@ -23,19 +28,22 @@ Methods (column ``method``; ``LABELS``):
   Bayesian committee machine of the ``sgp50`` models.
 
 Rows kept apart from the methods (extra columns ``sigma`` and ``gamma0``):
-``spahm_validation`` (the validation scores that chose the values) and, with
+``spahm_validation`` (the validation scores and compression that chose the values) and, with
 ``sensitivity: true``, ``spahm_grid`` (every grid point on the test days: a labelled
-sensitivity table, never used for choosing).
+sensitivity table, never used for choosing); ``per_silo`` (extra columns model, silo,
+latitude, longitude): each silo's RMSE self and across under its local SGP and SPAHM.
 
 Metrics: ``rmse_self`` / ``nlpd_self`` (silo j's model on silo j's test days, averaged over
 silos), ``rmse_across`` / ``nlpd_across`` (silo j's model on the test days of every silo,
 averaged over silos); a method that is one model for everybody is "silo j's model" for every
 j. RMSE in degrees Fahrenheit, NLPD in nats of degrees F. SPAHM rows also give
-``n_global_atoms``, ``compression`` (global points / all local points) and the values used
+``n_global_atoms``, ``n_local_atoms`` (live local points sent), ``n_inducing_points`` (all),
+``compression`` (global / live local) and ``compression_all`` (global / all), the values used
 (``sigma``, ``gamma0``; ``sigma_min`` / ``sigma_max`` over dimensions after empirical Bayes).
 
 Run: ``spahm-experiment experiment=temperature profile=quick`` (weather5, offline; add
-``data.silos=city_year`` for ten silos) or ``profile=paper`` (GSOD; needs
+``data.silos=city_year`` for ten silos), ``profile=states`` (CORGIS weekly weather of 2016,
+45 states; ``python -m data_scripts.us_weather`` first) or ``profile=paper`` (GSOD; needs
 ``python -m data_scripts.gsod`` with internet first).
 """
 from __future__ import annotations
@@ -55,10 +63,10 @@ from omegaconf import OmegaConf
 from experiments._runner import (ConfigError, atomic_write_csv, fit_per_silo, require,
                                  run_methods)
 from experiments.temperature.baselines import gpoe, mixture_average, nlpd, rbcm, rmse
-from experiments.temperature.config import INPUTS
+from experiments.temperature.config import INPUT_NAMES
 from experiments.temperature.data import SILOS, TARGET, load_data, split_silos
 from experiments.temperature.figures import plot
-from experiments.temperature.tables import GRID, KIND, LABELS, VALIDATION, report
+from experiments.temperature.tables import GRID, KIND, LABELS, SILO, VALIDATION, report
 from spahm import match
 from spahm.models.sparse_gp import LocalSparseGP, SparseGPAdapter, Standardizer, silo_summary
 
@@ -84,8 +92,9 @@ def validate(cfg):
         ("data.source", lambda v: v in SILOS, f"one of {list(SILOS)}"),
         ("data.silos", lambda v: v in SILOS.get(d.source, ()),
          f"one of {list(SILOS.get(d.source, ()))} for data.source={d.source}"),
-        ("data.inputs", lambda v: len(v) > 0 and set(v) <= set(INPUTS) and len(set(v)) == len(v),
-         f"distinct names from {list(INPUTS)}"),
+        ("data.inputs",
+         lambda v: len(v) > 0 and set(v) <= set(INPUT_NAMES) and len(set(v)) == len(v),
+         f"distinct names from {list(INPUT_NAMES)}"),
         ("data.test_fraction", fraction, "a number in (0, 1)"),
         ("data.validation_fraction", fraction, "a number in (0, 1)"),
         *[(f"data.{k}", lambda v: v is None or v >= 2, "an integer >= 2 or null (no cap)")
@@ -97,9 +106,12 @@ def validate(cfg):
         ("model.max_iters", lambda v: v >= 0, "an integer >= 0"),
         *[(f"model.{k}", positive, "a positive number")
           for k in ("init_lengthscale", "init_variance", "init_noise_variance", "output_weight")],
-        ("model.pseudo_noise", lambda v: v == "posterior" or (
+        ("model.pseudo_noise", lambda v: v == "local" or (
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0),
-         "'posterior' or a number >= 0 (variance, standardised units)"),
+         "'local' or a number >= 0 (variance, standardised units)"),
+        ("model.input_scale", lambda v: v in ("kernels", "none"), "'kernels' or 'none'"),
+        ("model.dead_margin", lambda v: v is None or v > 0, "a positive number or null"),
+        ("selection.max_extensions", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
         ("selection.sigma", grid, "a non-empty list of positive numbers"),
         ("selection.gamma0_per_silo", grid, "a non-empty list of positive numbers"),
         ("selection.criterion", lambda v: v in CRITERIA, f"one of {list(CRITERIA)}"),
@@ -140,6 +152,7 @@ def trial(cfg, setting, trial, prepared) -> list[dict]:
     """Every configured method on one random split (``trial``: the runner's Trial)."""
     ctx = TrialContext(cfg, trial, prepared)
     rows = run_methods(METHODS, list(cfg.methods), ctx)
+    rows += ctx.silo_rows
     if "selection" in ctx.__dict__:
         rows += ctx.selection.rows
     if cfg.sensitivity:
@@ -185,9 +198,10 @@ class Problem:
         """Latent mean and variance (standardised) -> predictive mean and variance in deg F."""
         return self.y_scale.inverse_mean(mean), self.y_scale.inverse_variance(var_f + noise)
 
-    def scores(self, preds) -> dict:
+    def scores(self, preds, per_silo=False) -> dict:
         """RMSE and NLPD self / across of ``preds[j] = (mean, var)`` (silo j's model on every
-        evaluation point), each averaged over silos; RMSE only where ``var`` is None."""
+        evaluation point), each averaged over silos; RMSE only where ``var`` is None.
+        ``per_silo``: the lists (one value per silo) instead of their means."""
         out = {"rmse_self": [], "rmse_across": [], "nlpd_self": [], "nlpd_across": []}
         for j, (mean, var) in enumerate(preds):
             own = self.eval_silo == j
@@ -196,16 +210,20 @@ class Problem:
             if var is not None:
                 out["nlpd_self"].append(nlpd(self.y_eval[own], mean[own], var[own]))
                 out["nlpd_across"].append(nlpd(self.y_eval, mean, var))
+        if per_silo:
+            return {k: v for k, v in out.items() if v}
         return {k: float(np.mean(v)) for k, v in out.items() if v}
 
 
 @dataclass
 class Selection:
-    """sigma and gamma0 chosen on the validation days, with the scores of every grid point."""
+    """sigma and gamma0 chosen on the validation days, with the scores of every grid point
+    and the sigma grid as extended (``selection.max_extensions``)."""
 
     sigma: float
     gamma0: float
     rows: list
+    sigmas: list
 
 
 class TrialContext:
@@ -225,6 +243,8 @@ class TrialContext:
         self.cost = {}            # shared piece -> (wall s, CPU s)
         self.worker_cpu = 0.0     # CPU seconds of the silos' worker processes so far
         self.series = {}          # method -> per-silo test predictions (for the figure)
+        self.silo_rows = []       # per-silo RMSE of the models in SILO_MODELS (for the map)
+        self.centroids = frame.groupby("silo")[["latitude", "longitude"]].mean()
         self.n_jobs = int(OmegaConf.select(cfg, "n_jobs", default=1))
         self.backend = OmegaConf.select(cfg, "parallel.backend", default=None)
         self.fusion = {k: v for k, v in OmegaConf.to_container(cfg.fusion, resolve=True).items()
@@ -279,41 +299,69 @@ class TrialContext:
     def _select(self):
         """Fit on the fit days, score the grid on the validation days, keep the best.
 
-        Equal scores (within ``_TIE``; e.g. every gamma0 when nothing is matched) are broken
-        towards the paper's gamma0 / J = 1, then the smaller sigma.
+        Equal scores (within ``_TIE``; e.g. every sigma small enough that nothing is matched)
+        are broken towards the paper's gamma0 / J = 1, then the larger sigma (fewer points
+        sent for the same accuracy). When the best sigma is the smallest or the largest of
+        the grid, the grid is extended on that side (x0.5 / x2) up to
+        ``selection.max_extensions`` times, so the chosen point lies inside it; if it is
+        still on the edge, the validation rows show the scores that put it there.
         """
         models = self.fit(self.validation, self.cfg.model.num_inducing, "sgp50_validation").models
         s = self.cfg.selection
+        ratios = [float(r) for r in s.gamma0_per_silo]
+        sigmas = sorted(float(x) for x in s.sigma)
+        rows, scored = [], {}
+        for _ in range(2 * int(s.max_extensions) + 1):
+            for sigma in sigmas:
+                if sigma not in scored:
+                    scored[sigma] = self._validate_sigma(models, sigma, ratios, s.criterion, rows)
+            best = min(x[0] for v in scored.values() for x in v)
+            ties = [x for v in scored.values() for x in v if x[0] <= best + _TIE * max(best, 1.0)]
+            _, _, neg_sigma, gamma0 = min(ties, key=lambda x: (x[1], x[2]))
+            sigma, low, high = -neg_sigma, sigmas[0], sigmas[-1]
+            n_low = sum(x < min(float(v) for v in s.sigma) for x in sigmas)
+            n_high = sum(x > max(float(v) for v in s.sigma) for x in sigmas)
+            if sigma == low and n_low < s.max_extensions:
+                sigmas.insert(0, low / 2)
+            elif sigma == high and n_high < s.max_extensions:
+                sigmas.append(high * 2)
+            else:
+                break
+        return Selection(sigma=sigma, gamma0=gamma0, rows=rows, sigmas=sigmas)
+
+    def _validate_sigma(self, models, sigma, ratios, criterion, rows):
+        """Validation scores of one sigma at every gamma0: (score, tie key, -sigma, gamma0)."""
         J = len(models)
-        rows, scored = [], []
-        for sigma in s.sigma:
-            for ratio in s.gamma0_per_silo:
-                gamma0 = float(ratio) * J
-                result, preds = self.fuse(models, self.validation, float(sigma), gamma0,
-                                          with_variance=False)
-                sc = self.validation.scores(preds)
-                score = {"self": sc["rmse_self"], "across": sc["rmse_across"],
-                         "mean": 0.5 * (sc["rmse_self"] + sc["rmse_across"])}[s.criterion]
-                scored.append((score, abs(math.log(ratio)), float(sigma), gamma0))
-                for metric, value in (("rmse_self", sc["rmse_self"]),
-                                      ("rmse_across", sc["rmse_across"]), ("score", score),
-                                      ("n_global_atoms", result.n_global_atoms)):
-                    rows.append({"method": VALIDATION, "metric": metric, "value": float(value),
-                                 "sigma": float(sigma), "gamma0": gamma0})
-        best = min(x[0] for x in scored)
-        ties = [x for x in scored if x[0] <= best + _TIE * max(best, 1.0)]
-        _, _, sigma, gamma0 = min(ties, key=lambda x: (x[1], x[2]))
-        return Selection(sigma=sigma, gamma0=gamma0, rows=rows)
+        out = []
+        for ratio in ratios:
+            gamma0 = ratio * J
+            result, preds, fused = self.fuse(models, self.validation, sigma, gamma0,
+                                             with_variance=False)
+            sc = self.validation.scores(preds)
+            score = {"self": sc["rmse_self"], "across": sc["rmse_across"],
+                     "mean": 0.5 * (sc["rmse_self"] + sc["rmse_across"])}[criterion]
+            out.append((score, abs(math.log(ratio)), -sigma, gamma0))
+            for metric, value in (("rmse_self", sc["rmse_self"]),
+                                  ("rmse_across", sc["rmse_across"]), ("score", score),
+                                  ("n_global_atoms", result.n_global_atoms),
+                                  ("compression", result.n_global_atoms / fused.n_local_atoms_)):
+                rows.append({"method": VALIDATION, "metric": metric, "value": float(value),
+                             "sigma": sigma, "gamma0": gamma0})
+        return out
 
     def fuse(self, models, problem, sigma, gamma0, empirical_bayes=False, with_variance=True):
-        """SPAHM on the models' atoms; every silo's predictions with the fused inducing points.
+        """SPAHM on the models' atoms; every silo's predictions with the fused inducing points
+        (returns the match result, the predictions and the :class:`FusedSparseGP`).
 
         ``empirical_bayes``: re-estimate mu0, sigma and sigma0 per dimension after each pass,
         starting from ``sigma`` and ``fusion.sigma0`` (gamma0 is never estimated).
         ``with_variance=False``: predictive means only (variance None), for RMSE: the
         variance costs ``O(L^2)`` per point, which dominates with thousands of global points.
         """
-        adapter = SparseGPAdapter(float(self.cfg.model.output_weight), self.cfg.model.pseudo_noise)
+        m = self.cfg.model
+        adapter = SparseGPAdapter(float(m.output_weight), m.pseudo_noise,
+                                  input_scale=None if m.input_scale == "none" else "kernels",
+                                  dead_margin=m.dead_margin).for_models(models)
         locals_ = [adapter.extract(g) for g in models]
         kwargs = dict(self.fusion, sigma=sigma, gamma0=gamma0,
                       optimize_hyperparameters=empirical_bayes,
@@ -326,11 +374,11 @@ class TrialContext:
         fused = adapter.build(result, locals_, models)
         if not with_variance:
             return result, [(problem.y_scale.inverse_mean(fused.predict(problem.X_eval, silo=j)),
-                             None) for j in range(fused.n_silos)]
+                             None) for j in range(fused.n_silos)], fused
         preds = [problem.to_original(*fused.predict(problem.X_eval, silo=j, return_var=True),
                                      kernel[2])
                  for j, kernel in enumerate(fused.kernels)]
-        return result, preds
+        return result, preds, fused
 
 
 def _fit_local(params, data, seed):
@@ -365,14 +413,30 @@ def _scored(ctx, name, preds, shared=False):
     preds = [preds] * len(ctx.test.silos) if shared else preds
     if not shared:
         ctx.series[name] = preds
+    if name in SILO_MODELS:
+        for metric, values in ctx.test.scores(preds, per_silo=True).items():
+            if metric.startswith("rmse"):
+                ctx.silo_rows += [
+                    {"method": SILO, "metric": metric, "value": float(v), "model": name,
+                     "silo": silo, "latitude": float(ctx.centroids.latitude[silo]),
+                     "longitude": float(ctx.centroids.longitude[silo])}
+                    for silo, v in zip(ctx.test.silos, values)]
     return list(ctx.test.scores(preds).items())
 
 
-def _fused_rows(ctx, name, result, preds):
-    n_local = sum(len(a) for a in result.assignments)
-    return _scored(ctx, name, preds) + [("n_global_atoms", result.n_global_atoms),
-                                        ("n_local_atoms", n_local), ("n_silos", len(preds)),
-                                        ("compression", result.n_global_atoms / n_local)]
+#: Models whose RMSE is also kept per silo (rows ``SILO`` with columns model, silo and the
+#: silo's mean station latitude and longitude: the map figure).
+SILO_MODELS = ("sgp50", "spahm")
+
+
+def _fused_rows(ctx, name, result, preds, fused):
+    """Scores and counts of a fused model: compression against the live local atoms sent
+    (``compression``) and against every local inducing point (``compression_all``)."""
+    return _scored(ctx, name, preds) + [
+        ("n_global_atoms", result.n_global_atoms), ("n_local_atoms", fused.n_local_atoms_),
+        ("n_inducing_points", fused.n_inducing_points_), ("n_silos", len(preds)),
+        ("compression", result.n_global_atoms / fused.n_local_atoms_),
+        ("compression_all", result.n_global_atoms / fused.n_inducing_points_)]
 
 
 @_method("small", "small_latent")
@@ -391,18 +455,18 @@ def _sgp300(ctx):
 @_method("small", "selection")
 def _spahm(ctx):
     sel = ctx.selection
-    result, preds = ctx.fuse(ctx.small.models, ctx.test, sel.sigma, sel.gamma0)
-    return _fused_rows(ctx, "spahm", result, preds) + [("sigma", sel.sigma),
-                                                       ("gamma0", sel.gamma0)]
+    result, preds, fused = ctx.fuse(ctx.small.models, ctx.test, sel.sigma, sel.gamma0)
+    return _fused_rows(ctx, "spahm", result, preds, fused) + [("sigma", sel.sigma),
+                                                              ("gamma0", sel.gamma0)]
 
 
 @_method("small", "selection")
 def _spahm_eb(ctx):
     sel = ctx.selection
-    result, preds = ctx.fuse(ctx.small.models, ctx.test, sel.sigma, sel.gamma0,
-                             empirical_bayes=True)
+    result, preds, fused = ctx.fuse(ctx.small.models, ctx.test, sel.sigma, sel.gamma0,
+                                    empirical_bayes=True)
     sigma = np.ravel(result.hyperparameters["sigma"])
-    return _fused_rows(ctx, "spahm_eb", result, preds) + [("sigma_min", sigma.min()),
+    return _fused_rows(ctx, "spahm_eb", result, preds, fused) + [("sigma_min", sigma.min()),
                                                           ("sigma_max", sigma.max())]
 
 
@@ -452,20 +516,20 @@ METHODS = {
 
 
 def sensitivity_rows(ctx):
-    """Every grid point of the selection on the test days: a sensitivity table, never used
-    for choosing (rows ``spahm_grid`` with columns ``sigma`` and ``gamma0``; RMSE, global
-    points and compression)."""
+    """Every grid point of the selection (as extended in this trial) on the test days: a
+    sensitivity table, never used for choosing (rows ``spahm_grid`` with columns ``sigma``
+    and ``gamma0``; RMSE, global points and compression)."""
     s = ctx.cfg.selection
     J = len(ctx.test.silos)
     rows = []
-    for sigma in s.sigma:
+    sigmas = ctx.selection.sigmas if "selection" in ctx.__dict__ else s.sigma
+    for sigma in sigmas:
         for ratio in s.gamma0_per_silo:
             gamma0 = float(ratio) * J
-            result, preds = ctx.fuse(ctx.small.models, ctx.test, float(sigma), gamma0,
-                                     with_variance=False)
-            n_local = sum(len(a) for a in result.assignments)
+            result, preds, fused = ctx.fuse(ctx.small.models, ctx.test, float(sigma), gamma0,
+                                            with_variance=False)
             metrics = {**ctx.test.scores(preds), "n_global_atoms": result.n_global_atoms,
-                       "compression": result.n_global_atoms / n_local}
+                       "compression": result.n_global_atoms / fused.n_local_atoms_}
             rows += [{"method": GRID, "metric": k, "value": float(v), "sigma": float(sigma),
                       "gamma0": gamma0} for k, v in metrics.items()]
     return rows

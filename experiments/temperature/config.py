@@ -12,8 +12,11 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-#: The paper's seven inputs (section 4.4), in this order.
+#: The paper's seven inputs (section 4.4), in this order (the default of ``data.inputs``).
 INPUTS = ("day", "month", "year", "latitude", "longitude", "elevation", "prev_temp")
+#: Every input a source provides: the paper's and the day of the year (weekly data, where
+#: "day of month" is the week's first day and says little).
+INPUT_NAMES = (*INPUTS, "day_of_year")
 
 
 @dataclass
@@ -27,9 +30,9 @@ class StationCfg:
 
 @dataclass
 class DataCfg:
-    source: str = "gsod"                   # gsod | weather5
+    source: str = "gsod"                   # gsod | weather5 | us_weather
     root: str = MISSING
-    silos: str = "state"                   # gsod: state; weather5: city | city_year
+    silos: str = "state"                   # gsod, us_weather: state; weather5: city | city_year
     inputs: List[str] = field(default_factory=lambda: list(INPUTS))
     years: Optional[List[int]] = None      # keep these years only (null: all)
     min_rows_per_silo: int = 100           # drop silos with fewer rows
@@ -53,17 +56,24 @@ class ModelCfg:
     init_lengthscale: float = 1.0
     init_variance: float = 1.0
     init_noise_variance: float = 0.1
-    output_weight: float = 1.0             # atom = [z, w * u] (standardised units)
-    pseudo_noise: Any = "posterior"        # fused outputs' variance: SPAHM posterior, or a number
+    output_weight: float = 1.0             # atom = [z / l, w * u] (standardised units)
+    pseudo_noise: Any = "local"            # fused outputs' variance: from the local posterior
+                                           # variances of the matched outputs, or a number
+    input_scale: str = "kernels"           # atoms' inputs in the silos' shared lengthscales
+                                           # (kernels) or in standardised units (none)
+    dead_margin: Optional[float] = 2.0     # inducing points this many lengthscales outside the
+                                           # silo's training inputs are not sent (null: all are)
 
 
 @dataclass
 class SelectionCfg:
     """The grid SPAHM's sigma and gamma0 are chosen from, on each silo's validation days."""
 
-    sigma: List[float] = field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0])
+    sigma: List[float] = field(default_factory=lambda: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5])
     gamma0_per_silo: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])  # gamma0 / J
     criterion: str = "mean"                # validation RMSE minimised: self | across | mean
+    max_extensions: int = 4                # chosen sigma at the grid's edge: extend it (x0.5
+                                           # below, x2 above) up to this many times per side
 
 
 @dataclass

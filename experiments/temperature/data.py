@@ -1,6 +1,7 @@
 """Temperature data: weather5 and GSOD as one tidy table, silos, and the per-silo splits."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -8,13 +9,16 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from experiments._runner import DataMissingError
-from experiments.temperature.config import INPUTS
+from experiments.temperature.config import INPUT_NAMES
 
 TARGET = "temp"
+log = logging.getLogger(__name__)
 DATA_SCRIPTS = {"weather5": "python -m data_scripts.weather5 [--from ../shared/data/weather5]",
-                "gsod": "python -m data_scripts.gsod (needs internet) [--from DIR]"}
+                "gsod": "python -m data_scripts.gsod (needs internet) [--from DIR]",
+                "us_weather": "python -m data_scripts.us_weather "
+                              "[--from ../shared/data/us_weather_2016]"}
 #: How each source may be cut into silos.
-SILOS = {"weather5": ("city", "city_year"), "gsod": ("state",)}
+SILOS = {"weather5": ("city", "city_year"), "gsod": ("state",), "us_weather": ("state",)}
 
 
 def load_weather5(root, stations) -> pd.DataFrame:
@@ -38,11 +42,10 @@ def load_weather5(root, stations) -> pd.DataFrame:
     raw = raw[["city", "date", "avg_temp"]].dropna()
     raw = raw.assign(date=pd.to_datetime(raw["date"])).sort_values(["city", "date"])
     facts = pd.DataFrame.from_dict({k: dict(v) for k, v in stations.items()}, orient="index")
-    frame = _with_previous_day(raw.rename(columns={"city": "silo", "avg_temp": TARGET}),
-                               by="silo")
+    frame = _with_previous(raw.rename(columns={"city": "silo", "avg_temp": TARGET}), by="silo")
     for name in ("latitude", "longitude", "elevation"):
         frame[name] = frame["silo"].map(facts[name]).astype(float)
-    return frame[["silo", "date", *INPUTS, TARGET]].reset_index(drop=True)
+    return frame[["silo", "date", *INPUT_NAMES, TARGET]].reset_index(drop=True)
 
 
 def load_gsod(root, min_rows_per_silo=1, years=None) -> pd.DataFrame:
@@ -61,21 +64,45 @@ def load_gsod(root, min_rows_per_silo=1, years=None) -> pd.DataFrame:
     if years:
         raw = raw[raw.date.dt.year.isin(list(years))]
     raw = raw.sort_values(["station", "date"])
-    frame = _with_previous_day(raw.rename(columns={"state": "silo"}), by="station")
-    sizes = frame.groupby("silo")["silo"].transform("size")
-    frame = frame[sizes >= min_rows_per_silo]
-    return frame[["silo", "date", *INPUTS, TARGET]].reset_index(drop=True)
+    frame = _with_previous(raw.rename(columns={"state": "silo"}), by="station")
+    return _drop_small(frame, min_rows_per_silo)[["silo", "date", *INPUT_NAMES, TARGET]]
 
 
-def _with_previous_day(frame, by):
-    """Add day/month/year and ``prev_temp`` (same ``by`` group, previous calendar day)."""
+def load_us_weather(root, min_rows_per_silo=1, report=None) -> pd.DataFrame:
+    """The weekly table of ``data_scripts/us_weather.py`` as one row per station-week, silo =
+    state. The previous week's temperature is the same station's average of the week seven
+    days before (weeks without it are dropped). States with fewer than ``min_rows_per_silo``
+    station-weeks are dropped and named through ``report`` (a callable taking one line)."""
+    path = Path(root) / "us_weather.csv"
+    if not path.is_file():
+        raise DataMissingError(f"{path} not found: run `{DATA_SCRIPTS['us_weather']}` "
+                               "(or set SPAHM_DATA to the folder holding us_weather/)")
+    raw = pd.read_csv(path, dtype={"station": str, "state": str})
+    raw = raw.assign(date=pd.to_datetime(raw["date"])).dropna(subset=[TARGET])
+    raw = raw.sort_values(["station", "date"]).rename(columns={"state": "silo"})
+    frame = _with_previous(raw, by="station", step=pd.Timedelta(days=7))
+    return _drop_small(frame, min_rows_per_silo, report)[["silo", "date", *INPUT_NAMES, TARGET]]
+
+
+def _drop_small(frame, min_rows, report=None):
+    sizes = frame.groupby("silo").size()
+    small = sizes[sizes < min_rows]
+    if report is not None and len(small):
+        report(f"left out {len(small)} silo(s) with fewer than {min_rows} rows: "
+               + ", ".join(f"{s} ({n})" for s, n in small.items()))
+    return frame[~frame.silo.isin(small.index)].reset_index(drop=True)
+
+
+def _with_previous(frame, by, step=pd.Timedelta(days=1)):
+    """Add day/month/year/day_of_year and ``prev_temp`` (same ``by`` group, ``step`` before)."""
     frame = frame.copy()
     prev = frame.groupby(by)[TARGET].shift(1)
     gap = frame.groupby(by)["date"].diff()
-    frame["prev_temp"] = prev.where(gap == pd.Timedelta(days=1))
+    frame["prev_temp"] = prev.where(gap == step)
     frame["day"] = frame.date.dt.day
     frame["month"] = frame.date.dt.month
     frame["year"] = frame.date.dt.year
+    frame["day_of_year"] = frame.date.dt.day_of_year
     return frame.dropna(subset=["prev_temp", TARGET])
 
 
@@ -92,6 +119,8 @@ def load_data(cfg) -> pd.DataFrame:
         if d.silos == "city_year":
             frame = frame.assign(silo=frame.silo + " " + frame.year.astype(str))
         return frame.reset_index(drop=True)
+    if d.source == "us_weather":
+        return load_us_weather(d.root, d.min_rows_per_silo, report=log.info)
     return load_gsod(d.root, d.min_rows_per_silo, OmegaConf.select(cfg, "data.years"))
 
 

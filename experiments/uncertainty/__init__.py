@@ -196,8 +196,8 @@ def plot(df, out_dir, cfg=None):
         stats, "noise_noisy", methods, LABELS, None,
         xlabel="data noise sd in the small silos",
         ylabel="Hausdorff distance to true global atoms",
-        title=_plots.title(cfg, "Unequal silos: plain vs uncertainty-aware SPAHM"),
-        path=path, logx=True)
+        title="Unequal silos: plain vs uncertainty-aware SPAHM", path=path, logx=True,
+        xticks=sorted(stats.noise_noisy.unique()), caption=_plots.overrides(cfg))
     return [path]
 
 

@@ -204,6 +204,8 @@ def fuse_networks(models, *, scale=True, weights=None, **kwargs):
     ((200,), 1)
     """
     models, _ = check_networks(models)
+    if not isinstance(scale, (bool, np.bool_)):
+        raise ValueError(f"scale must be True or False, got {scale!r}")
     silo_weights = None if weights is None else check_weights(weights, len(models), "network")
     n_hidden = models[0].n_layers_ - 2
     row_maps = [np.arange(models[0].n_features_in_)] * len(models)

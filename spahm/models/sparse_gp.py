@@ -1,50 +1,63 @@
 """Sparse Gaussian processes as local models: fit, atom extraction, the fused global model.
 
-The paper's fourth application (temperature forecasting): every silo fits a sparse GP
-(GPy ``SparseGPRegression``, variational DTC, RBF kernel with one lengthscale per input)
-with ``M`` inducing points; SPAHM fuses the inducing points of all silos; the global inducing
-points are sent back to every silo, which predicts with them.
+The paper's fourth application (temperature forecasting, section 4.4): every silo fits a
+sparse GP (GPy ``SparseGPRegression``, variational DTC, RBF kernel with one lengthscale per
+input) with ``M`` inducing points; SPAHM fuses the inducing points of all silos; the global
+inducing points are sent back to every silo, which predicts with them.
 
 Shared scale (:class:`Standardizer`)
     Atoms of different silos can only be matched if they live in one coordinate system, so
     inputs and target are standardised with one global mean and standard deviation per
-    column. These are computed from per-silo summaries only (count, sum, sum of squares per
-    column: :func:`silo_summary`, :meth:`Standardizer.from_summaries`), which gives exactly
-    the pooled mean and standard deviation without any silo sharing a data point. All GP
-    work below happens in standardised units; predictions are mapped back at the end.
+    column, computed from per-silo summaries only (count, sum, sum of squares per column:
+    :func:`silo_summary`, :meth:`Standardizer.from_summaries`): exactly the pooled mean and
+    standard deviation, without any silo sharing a data point.
 
-Local atoms (:func:`extract_atoms`, the one extraction path; :class:`SparseGPAdapter` uses it)
-    One atom per inducing point: ``[z_1, ..., z_d, w * u]`` where ``z`` is the inducing input
-    (standardised inputs) and ``u = E[f(z) | silo data]`` is the posterior mean of the latent
-    function at ``z`` under the silo's fitted sparse GP (standardised target units). Both
-    parts are unit-free and of unit spread over the pooled data, so with ``w = 1`` (the
-    default ``output_weight``) one standard deviation of temperature weighs as much as one
-    standard deviation of any one input; ``w > 1`` makes the matching care more about
-    agreeing outputs, ``w < 1`` about agreeing locations.
+Local atoms (:class:`SparseGPAdapter`; :func:`extract_atoms`)
+    One atom per *live* inducing point: ``[z_1 / l_1, ..., z_d / l_d, w * u]`` where ``z`` is
+    the inducing input, ``u = E[f(z) | silo data]`` the posterior mean of the latent function
+    there under the silo's fitted sparse GP, ``w`` the ``output_weight`` and ``l`` the
+    *input scale*. With ``input_scale="kernels"`` (the default of :func:`spahm.fuse_models`
+    and of :meth:`SparseGPAdapter.for_models`) ``l_d`` is the geometric mean over silos of the
+    fitted ARD lengthscales of input ``d``: the matching's one ``sigma`` is then measured in
+    lengthscales, so an input along which the functions vary slowly counts less than one
+    along which they vary fast. ``input_scale=None`` keeps the input units.
 
-Global model (:class:`FusedSparseGP`, the paper's: the fused inducing points sent back to every silo)
-    A global atom ``i`` gives an inducing input ``z_i`` and an output ``u_i`` (its second part
-    divided by ``w``). Silo ``j`` treats the ``L`` global pairs as pseudo-observations of its
-    latent function, ``u_i = f(z_i) + e_i`` with ``e_i ~ N(0, s_i^2)``, under a zero-mean GP
-    prior with **its own** fitted kernel (signal variance ``v_j``, lengthscales ``l_j``) and
-    predicts a new target with its own noise variance ``n_j``::
+    An inducing point is *dead* when the optimiser moved it out of the silo's data: some
+    coordinate lies more than ``dead_margin`` of the silo's own lengthscales beyond the range
+    of the silo's training inputs (a rule on training inputs only; the kernel correlation
+    between such a point and any training input is below ``exp(-dead_margin^2 / 2)``, so its
+    output is the prior's, not the data's). Dead points are not sent as atoms; the global
+    model records both counts (``n_inducing_points_``, ``n_local_atoms_``), and compression
+    should be counted against the live atoms.
+
+Global model (:class:`FusedSparseGP`)
+    The paper's construction: the global atoms SPAHM infers are the new inducing points,
+    sent back to every silo. Ours differs in what a global point *is*. SPAHM's global atoms
+    are posterior means under its N(mu0, sigma0^2) prior: every point is shrunk towards mu0
+    by a factor that grows with sigma, which drags unmatched points (and points matched in
+    few silos) away from the data. Here global point ``i`` is instead the group of local
+    atoms SPAHM matched to it: its inducing input is the plain mean of the group's inputs,
+    its output ``u_i`` the precision-weighted mean of the group's outputs with weights the
+    local posterior variances ``v_k`` of those outputs (the posterior under a flat prior,
+    which cannot move a point), and its noise ``s_i^2 = 1 / sum_k (1 / v_k)``. A point that
+    nothing matched is returned unchanged, with its own local posterior variance. Silo ``j``
+    treats the ``L`` global pairs as pseudo-observations of its latent function,
+    ``u_i = f(z_i) + e_i`` with ``e_i ~ N(0, s_i^2)``, under a zero-mean GP prior with **its
+    own** fitted kernel (signal variance ``v_j``, lengthscales ``l_j``)::
 
         K_zz  = k_j(Z, Z) + diag(s^2) + jitter I
         mean  = k_j(x, Z) K_zz^{-1} u
         var_f = v_j - k_j(x, Z) K_zz^{-1} k_j(Z, x)
         var_y = var_f + n_j
 
-    This is the exact GP posterior given the pseudo-observations (so the variance is the
-    full conditional one, not the degenerate subset-of-regressors variance). With ``s = 0``
-    its mean is the SoR / DTC predictive mean given the function's values at the inducing
-    inputs: fed a single silo's own atoms it returns that silo's sparse-GP mean
-    (``k(x,Z) Kzz^{-1} Kzz w = k(x,Z) w``, exact up to the jitter; tested). The
-    pseudo-noise ``s_i^2`` is the SPAHM posterior variance of the global atom's output
-    coordinate, ``sigma^2 sigma0^2 / (m_i sigma0^2 + sigma^2) / w^2``: a global output
-    backed by many silos is trusted more than one seen in a single silo. The kernel
-    hyperparameters are not re-fitted: they are the silo's own, learnt on its own data.
-    :class:`FusedInducingPredictor` is one silo's predictor; :class:`FusedSparseGP` holds the
-    fused points with every silo's kernel (``predict(X, silo=j)``).
+    the exact GP posterior given the pseudo-observations. With ``s = 0`` its mean is the
+    DTC predictive mean given the function's values at the inducing inputs: fed a single
+    silo's own atoms it returns that silo's sparse-GP mean (exact up to the jitter; tested).
+    The kernel hyperparameters are not re-fitted: they are the silo's own.
+    ``output_variance`` may instead be one fixed number (the same noise for every point).
+
+Both estimators follow scikit-learn's conventions: keyword-only constructor parameters,
+checked with scikit-learn's own parameter validation when ``fit`` is called.
 
 GPy is an optional dependency (the ``gp`` extra): it is imported inside the functions that
 fit a local model, never by ``import spahm``.
@@ -52,19 +65,21 @@ fit a local model, never by ``import spahm``.
 """
 from __future__ import annotations
 
-import numbers
 import sys
 import warnings
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ..adapters import Adapter, LocalAtoms, register_adapter
+from ..adapters import (Adapter, LocalAtoms, _fuse_by_matching, group_average,
+                        register_adapter)
 
 # Added to the diagonal of a kernel matrix before its Cholesky factorisation (in units of
 # the signal variance): inducing inputs that nearly coincide make K_zz singular otherwise.
@@ -157,18 +172,18 @@ def rbf_kernel(a, b, variance, lengthscale):
 class LocalSparseGP(RegressorMixin, BaseEstimator):
     """One silo's sparse GP (GPy ``SparseGPRegression``, RBF kernel with ARD).
 
-    Parameters
+    Parameters (keyword-only; checked at ``fit``)
     ----------
-    num_inducing : int, default 50
+    num_inducing : int >= 1, default 50
         Number of inducing points ``M`` (capped at the number of training points).
-    max_iters : int, default 200
-        L-BFGS-B iterations of the evidence lower bound.
+    max_iters : int >= 0, default 200
+        L-BFGS-B iterations of the evidence lower bound (0: keep the starting values).
     optimize_inducing : bool, default True
         Optimise the inducing inputs with the hyperparameters (else keep their start).
-    init_lengthscale, init_variance, init_noise_variance : float
+    init_lengthscale, init_variance, init_noise_variance : float > 0
         Starting kernel lengthscale (every input), signal variance and noise variance, in
-        standardised units. An input that is constant in the silo (a single station's
-        coordinates) has no gradient, so its lengthscale stays at ``init_lengthscale``.
+        the units of the data. An input that is constant in the silo has no gradient, so its
+        lengthscale stays at ``init_lengthscale``.
     random_state : int or None
         Seeds the choice of the starting inducing inputs (a random subset of the training
         inputs) and numpy's global RNG, which GPy uses.
@@ -178,6 +193,8 @@ class LocalSparseGP(RegressorMixin, BaseEstimator):
     model_ : GPy.models.SparseGPRegression
     inducing_inputs_ : ndarray (M, d)
     variance_, lengthscale_, noise_variance_ : fitted kernel and likelihood parameters
+    input_min_, input_max_ : ndarray (d,), the range of the training inputs (which inducing
+        points left the data is judged against it)
     n_features_in_ : int
 
     Examples
@@ -189,8 +206,19 @@ class LocalSparseGP(RegressorMixin, BaseEstimator):
     (8, 2)
     """
 
+    _parameter_constraints = {
+        "num_inducing": [Interval(Integral, 1, None, closed="left")],
+        "max_iters": [Interval(Integral, 0, None, closed="left")],
+        "optimize_inducing": ["boolean"],
+        "init_lengthscale": [Interval(Real, 0, None, closed="neither")],
+        "init_variance": [Interval(Real, 0, None, closed="neither")],
+        "init_noise_variance": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
+        *,
         num_inducing=50,
         max_iters=200,
         optimize_inducing=True,
@@ -208,7 +236,8 @@ class LocalSparseGP(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        """Fit on standardised inputs ``X`` (n, d) and target ``y`` (n,) or (n, 1)."""
+        """Fit on inputs ``X`` (n, d) and target ``y`` (n,) or (n, 1)."""
+        self._validate_params()
         import GPy  # the optional dependency, imported only when a model is fitted
 
         X = check_array(X, dtype=np.float64, input_name="X")
@@ -217,8 +246,9 @@ class LocalSparseGP(RegressorMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} values")
         if not np.isfinite(y).all():
             raise ValueError("y must be finite")
-        if int(self.num_inducing) < 1:
-            raise ValueError(f"num_inducing must be a positive integer, got {self.num_inducing!r}")
+        if self.random_state is not None and not isinstance(self.random_state, Integral):
+            raise ValueError("random_state must be an int or None (GPy's global RNG is seeded "
+                             f"with it), got {self.random_state!r}")
         rng = np.random.default_rng(self.random_state)
         if self.random_state is not None:
             np.random.seed(int(self.random_state) % 2**32)  # GPy draws from the global RNG
@@ -246,6 +276,7 @@ class LocalSparseGP(RegressorMixin, BaseEstimator):
                 model.optimize("lbfgsb", max_iters=int(self.max_iters), messages=False)
         self.model_ = model
         self.n_features_in_ = X.shape[1]
+        self.input_min_, self.input_max_ = X.min(axis=0), X.max(axis=0)
         self.inducing_inputs_ = np.array(model.inducing_inputs.values)
         self.variance_ = float(model.kern.variance.values[0])
         self.lengthscale_ = np.array(model.kern.lengthscale.values, dtype=np.float64)
@@ -253,8 +284,8 @@ class LocalSparseGP(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X, return_var=False):
-        """Latent mean at ``X`` (standardised units); with ``return_var`` also its variance
-        (add ``noise_variance_`` for the variance of a new target)."""
+        """Latent mean at ``X``; with ``return_var`` also its variance (add
+        ``noise_variance_`` for the variance of a new target)."""
         check_is_fitted(self, "model_")
         X = _check_inputs(X, self.n_features_in_)
         mean, var = self.model_.predict_noiseless(X)
@@ -263,14 +294,27 @@ class LocalSparseGP(RegressorMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- atoms
+@dataclass(frozen=True)
+class _Parts:
+    """What a fitted sparse GP gives the fusion: inducing inputs, latent mean and variance
+    there, its kernel, and the range of its training inputs."""
+
+    Z: np.ndarray
+    u: np.ndarray
+    var: np.ndarray
+    kernel: tuple            # (signal variance, lengthscales (d,), noise variance)
+    low: np.ndarray
+    high: np.ndarray
+
+
 def _local_parts(model):
-    """Inducing inputs, latent mean and variance there, and the RBF kernel of a fitted sparse
-    GP (a :class:`LocalSparseGP` or a GPy ``SparseGP`` with an RBF kernel)."""
+    """The :class:`_Parts` of a fitted :class:`LocalSparseGP` or GPy ``SparseGP`` (RBF)."""
     if isinstance(model, LocalSparseGP):
         check_is_fitted(model, "model_")
         Z = model.inducing_inputs_
         u, var = model.predict(Z, return_var=True)
-        return Z, u, var, (model.variance_, model.lengthscale_, model.noise_variance_)
+        return _Parts(Z, u, var, (model.variance_, model.lengthscale_, model.noise_variance_),
+                      model.input_min_, model.input_max_)
     gp = _gpy_sparse_gp(model)
     if gp is None:
         raise ValueError(f"expected a fitted LocalSparseGP or GPy SparseGP, got "
@@ -286,57 +330,115 @@ def _local_parts(model):
                                   (Z.shape[1],)).copy()
     kernel = (float(gp.kern.variance.values[0]), lengthscale,
               float(gp.likelihood.variance.values[0]))
-    return Z, mean[:, 0], np.maximum(var[:, 0], 0.0), kernel
+    X = np.asarray(gp.X.values, dtype=np.float64)
+    return _Parts(Z, mean[:, 0], np.maximum(var[:, 0], _VARIANCE_FLOOR), kernel,
+                  X.min(axis=0), X.max(axis=0))
+
+
+def live_inducing_points(model, margin=2.0):
+    """Boolean mask (M,): which inducing points stayed in the silo's data.
+
+    A point is dead when some coordinate lies more than ``margin`` of the silo's own
+    lengthscales beyond the range of its training inputs (module docstring). If every point
+    is dead, the one nearest the data is kept (a silo always sends something).
+    """
+    parts = _local_parts(model) if not isinstance(model, _Parts) else model
+    return _live(parts, margin)
+
+
+def _live(parts, margin):
+    if margin is None:
+        return np.ones(len(parts.Z), dtype=bool)
+    lengthscale = parts.kernel[1]
+    beyond = np.maximum(parts.low - parts.Z, parts.Z - parts.high) / lengthscale
+    excess = beyond.max(axis=1)
+    alive = excess <= margin
+    if not alive.any():
+        alive[np.argmin(excess)] = True
+    return alive
+
+
+def shared_lengthscale(models):
+    """Per input, the geometric mean over silos of the fitted ARD lengthscales, shape (d,):
+    the input scale of the atoms with ``input_scale="kernels"``."""
+    scales = np.array([_local_parts(m).kernel[1] for m in models])
+    return np.exp(np.log(scales).mean(axis=0))
 
 
 def extract_atoms(model, output_weight=1.0):
-    """A fitted sparse GP's local atoms ``[Z, output_weight * u]``, shape (M, d + 1).
-
-    ``model`` is a :class:`LocalSparseGP` or a GPy ``SparseGP`` with an RBF kernel. The same
-    as ``SparseGPAdapter(output_weight).extract(model).atoms``.
-    """
-    return SparseGPAdapter(output_weight).extract(model).atoms
+    """A fitted sparse GP's atoms ``[Z, output_weight * u]`` in input units, every inducing
+    point (live or dead), shape (M, d + 1); the adapter's atoms are the live ones, scaled."""
+    return SparseGPAdapter(output_weight=output_weight, input_scale=None,
+                           dead_margin=None).extract(model).atoms
 
 
-def split_atoms(atoms, output_weight=1.0):
-    """Inverse of :func:`extract_atoms`: ``(inducing_inputs, inducing_outputs)``."""
+def split_atoms(atoms, output_weight=1.0, input_scale=None):
+    """Inverse of the atom construction: ``(inducing_inputs, inducing_outputs)``."""
     atoms = np.asarray(atoms, dtype=np.float64)
-    return atoms[:, :-1], atoms[:, -1] / output_weight
+    scale = 1.0 if input_scale is None else np.asarray(input_scale, dtype=np.float64)
+    return atoms[:, :-1] * scale, atoms[:, -1] / output_weight
 
 
-def global_output_variance(popularity, hyperparameters, output_weight=1.0):
-    """SPAHM posterior variance of each global atom's output coordinate (standardised units).
+def group_outputs(outputs, variances, assignments, n_global):
+    """Per global point, the precision-weighted mean of the matched local outputs and its
+    variance ``1 / sum(1 / v)`` (the flat-prior posterior; a lone point is unchanged).
 
-    ``sigma^2 sigma0^2 / (m_i sigma0^2 + sigma^2) / w^2`` with ``sigma``, ``sigma0`` the
-    fitted standard deviations of the output coordinate (last entry if per dimension).
+    ``outputs``, ``variances``: per silo, arrays (L_j,); ``assignments``: per silo, the
+    global index of each local atom.
     """
-    sigma = float(np.ravel(hyperparameters["sigma"])[-1])
-    sigma0 = float(np.ravel(hyperparameters["sigma0"])[-1])
-    m = np.asarray(popularity, dtype=np.float64)
-    return sigma**2 * sigma0**2 / (m * sigma0**2 + sigma**2) / output_weight**2
+    outputs = [np.asarray(u, dtype=np.float64) for u in outputs]
+    variances = [np.maximum(np.asarray(v, dtype=np.float64), _VARIANCE_FLOOR) for v in variances]
+    precision, weighted, count = np.zeros(n_global), np.zeros(n_global), np.zeros(n_global, int)
+    for u, v, a in zip(outputs, variances, assignments):
+        np.add.at(precision, a, 1.0 / v)
+        np.add.at(weighted, a, u / v)
+        np.add.at(count, a, 1)
+    if (count == 0).any():
+        raise ValueError("a global point has no local atom: the matching's assignments do not "
+                         "cover every global atom")
+    mean, var = weighted / precision, 1.0 / precision
+    for u, v, a in zip(outputs, variances, assignments):  # a lone point: exactly its own
+        lone = count[a] == 1
+        mean[a[lone]], var[a[lone]] = u[lone], v[lone]
+    return mean, var
 
 
 # ---------------------------------------------------------------------- global model
 class FusedInducingPredictor(RegressorMixin, BaseEstimator):
     """One silo's predictor from inducing inputs with known (noisy) outputs (module docstring).
 
-    Parameters
+    Parameters (keyword-only; checked at ``fit``)
     ----------
     inducing_inputs : array (L, d)
     inducing_outputs : array (L,)
-    output_variance : float or array (L,)
+    output_variance : float >= 0 or array (L,)
         Variance ``s_i^2`` of each output around the latent function (0: exact values).
-    variance, lengthscale, noise_variance : kernel and likelihood of the predicting silo.
+    variance : float > 0, lengthscale : array (d,) of floats > 0, noise_variance : float >= 0
+        Kernel and likelihood of the predicting silo.
+
+    ``fit()`` takes no data (the model is given, not learnt): it checks the parameters and
+    factorises ``K_zz``; ``predict`` fits first if needed.
 
     Examples
     --------
-    >>> p = FusedInducingPredictor([[0.0]], [1.0], 0.0, 1.0, 1.0, 0.1)
+    >>> p = FusedInducingPredictor(inducing_inputs=[[0.0]], inducing_outputs=[1.0],
+    ...                            output_variance=0.0, variance=1.0, lengthscale=1.0,
+    ...                            noise_variance=0.1).fit()
     >>> round(float(p.predict([[1.0]])[0]), 4)   # exp(-1/2)
     0.6065
     """
 
-    def __init__(self, inducing_inputs, inducing_outputs, output_variance, variance, lengthscale,
-                 noise_variance):
+    _parameter_constraints = {
+        "inducing_inputs": ["array-like"],
+        "inducing_outputs": ["array-like"],
+        "output_variance": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "variance": [Interval(Real, 0, None, closed="neither")],
+        "lengthscale": [Interval(Real, 0, None, closed="neither"), "array-like"],
+        "noise_variance": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, *, inducing_inputs, inducing_outputs, output_variance, variance,
+                 lengthscale, noise_variance):
         self.inducing_inputs = inducing_inputs
         self.inducing_outputs = inducing_outputs
         self.output_variance = output_variance
@@ -344,40 +446,44 @@ class FusedInducingPredictor(RegressorMixin, BaseEstimator):
         self.lengthscale = lengthscale
         self.noise_variance = noise_variance
 
-    def _factor(self):
-        """Cholesky factor of ``K_zz + diag(s^2)`` and ``K^{-1} u``, computed once."""
-        if getattr(self, "_cache", None) is None:
-            Z = check_array(self.inducing_inputs, dtype=np.float64, input_name="inducing_inputs")
-            u = np.asarray(self.inducing_outputs, dtype=np.float64).ravel()
-            if len(Z) != len(u):
-                raise ValueError(f"inducing_inputs must be (L, d) and inducing_outputs (L,), "
-                                 f"got {Z.shape} and {u.shape}")
-            s2 = np.broadcast_to(np.asarray(self.output_variance, dtype=np.float64), u.shape)
-            if (s2 < 0).any():
-                raise ValueError("output_variance must be non-negative")
-            variance = float(self.variance)
-            lengthscale = np.asarray(self.lengthscale, dtype=np.float64)
-            K = rbf_kernel(Z, Z, variance, lengthscale)
-            K[np.diag_indices_from(K)] += s2 + _JITTER * variance
-            chol = np.linalg.cholesky(K)
-            alpha = cho_solve((chol, True), u)
-            self._cache = (Z, variance, lengthscale, chol, alpha)
-        return self._cache
-
-    @property
-    def n_features_in_(self):
-        return self._factor()[0].shape[1]
+    def fit(self, X=None, y=None):
+        """Check the parameters and factorise ``K_zz + diag(s^2)`` (no data is used)."""
+        self._validate_params()
+        Z = check_array(self.inducing_inputs, dtype=np.float64, input_name="inducing_inputs")
+        u = np.asarray(self.inducing_outputs, dtype=np.float64).ravel()
+        if len(Z) != len(u):
+            raise ValueError(f"inducing_inputs must be (L, d) and inducing_outputs (L,), "
+                             f"got {Z.shape} and {u.shape}")
+        s2 = np.asarray(self.output_variance, dtype=np.float64)
+        if s2.ndim > 1 or (s2.ndim == 1 and len(s2) != len(u)) or not np.isfinite(s2).all() \
+                or (s2 < 0).any():
+            raise ValueError(f"output_variance must be a number >= 0 or {len(u)} of them, got "
+                             f"shape {s2.shape}")
+        lengthscale = np.broadcast_to(np.asarray(self.lengthscale, dtype=np.float64),
+                                      (Z.shape[1],))
+        if not (np.isfinite(lengthscale) & (lengthscale > 0)).all():
+            raise ValueError(f"lengthscale must be {Z.shape[1]} positive numbers")
+        variance = float(self.variance)
+        K = rbf_kernel(Z, Z, variance, lengthscale)
+        K[np.diag_indices_from(K)] += np.broadcast_to(s2, u.shape) + _JITTER * variance
+        self.chol_ = np.linalg.cholesky(K)
+        self.alpha_ = cho_solve((self.chol_, True), u)
+        self.inducing_inputs_, self.lengthscale_ = Z, lengthscale
+        self.n_features_in_ = Z.shape[1]
+        return self
 
     def predict(self, X, return_var=False):
         """Latent mean at ``X``; with ``return_var`` also its variance (add
         ``noise_variance`` for the variance of a new target)."""
-        Z, variance, lengthscale, chol, alpha = self._factor()
+        if not hasattr(self, "chol_"):
+            self.fit()
+        Z, variance = self.inducing_inputs_, float(self.variance)
         X = _check_inputs(X, Z.shape[1])
-        Kx = rbf_kernel(X, Z, variance, lengthscale)
-        mean = Kx @ alpha
+        Kx = rbf_kernel(X, Z, variance, self.lengthscale_)
+        mean = Kx @ self.alpha_
         if not return_var:
             return mean
-        half = solve_triangular(chol, Kx.T, lower=True)  # L^{-1} K_zx
+        half = solve_triangular(self.chol_, Kx.T, lower=True)  # L^{-1} K_zx
         return mean, np.maximum(variance - (half**2).sum(0), _VARIANCE_FLOOR)
 
 
@@ -387,20 +493,30 @@ class FusedSparseGP(RegressorMixin, BaseEstimator):
     Silo ``j`` predicts with the global inducing inputs and outputs under its own kernel
     (:class:`FusedInducingPredictor`); ``predict(X, silo=j)``.
 
-    Parameters
+    Parameters (keyword-only; checked at ``fit``, which takes no data)
     ----------
     inducing_inputs : array (L, d)
     inducing_outputs : array (L,)
-    output_variance : float or array (L,)
-        Variance of each fused output (the SPAHM posterior variance, see
-        :func:`global_output_variance`).
+    output_variance : float >= 0 or array (L,)
+        Variance of each fused output (:func:`group_outputs`, or a fixed number).
     kernels : list of (variance, lengthscale, noise_variance)
         Each silo's fitted RBF kernel and noise variance.
     popularity : array (L,) or None
         Number of silos behind each global inducing point.
+
+    Attributes set by :meth:`SparseGPAdapter.build`: ``n_inducing_points_`` (all local
+    inducing points) and ``n_local_atoms_`` (the live ones, sent as atoms).
     """
 
-    def __init__(self, inducing_inputs, inducing_outputs, output_variance, kernels,
+    _parameter_constraints = {
+        "inducing_inputs": ["array-like"],
+        "inducing_outputs": ["array-like"],
+        "output_variance": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "kernels": [list],
+        "popularity": ["array-like", None],
+    }
+
+    def __init__(self, *, inducing_inputs, inducing_outputs, output_variance, kernels,
                  popularity=None):
         self.inducing_inputs = inducing_inputs
         self.inducing_outputs = inducing_outputs
@@ -408,25 +524,32 @@ class FusedSparseGP(RegressorMixin, BaseEstimator):
         self.kernels = kernels
         self.popularity = popularity
 
+    def fit(self, X=None, y=None):
+        """Check the parameters and build every silo's predictor (no data is used)."""
+        self._validate_params()
+        if not self.kernels:
+            raise ValueError("kernels must list at least one silo's (variance, lengthscale, "
+                             "noise_variance)")
+        self.predictors_ = [
+            FusedInducingPredictor(inducing_inputs=self.inducing_inputs,
+                                   inducing_outputs=self.inducing_outputs,
+                                   output_variance=self.output_variance, variance=v,
+                                   lengthscale=l, noise_variance=n).fit()
+            for v, l, n in self.kernels]
+        self.n_features_in_ = self.predictors_[0].n_features_in_
+        return self
+
     @property
     def n_silos(self):
         return len(self.kernels)
 
     def predictor(self, silo=0):
-        """Silo ``silo``'s :class:`FusedInducingPredictor` (built once, then cached)."""
+        """Silo ``silo``'s :class:`FusedInducingPredictor`."""
+        if not hasattr(self, "predictors_"):
+            self.fit()
         if not 0 <= int(silo) < len(self.kernels):
             raise ValueError(f"silo must be in 0..{len(self.kernels) - 1}, got {silo!r}")
-        cache = self.__dict__.setdefault("_predictors", {})
-        if silo not in cache:
-            variance, lengthscale, noise = self.kernels[silo]
-            cache[silo] = FusedInducingPredictor(self.inducing_inputs, self.inducing_outputs,
-                                                 self.output_variance, variance, lengthscale,
-                                                 noise)
-        return cache[silo]
-
-    @property
-    def n_features_in_(self):
-        return self.predictor(0).n_features_in_
+        return self.predictors_[int(silo)]
 
     def predict(self, X, silo=0, return_var=False):
         """Silo ``silo``'s latent mean at ``X`` (and variance with ``return_var``)."""
@@ -445,52 +568,100 @@ def _gpy_sparse_gp(model):
 
 
 class SparseGPAdapter(Adapter):
-    """Atoms ``[Z, w f(Z)]``: inducing inputs with the posterior mean of the latent function.
+    """Atoms ``[Z / l, w f(Z)]`` of the live inducing points (module docstring).
 
     Variances: 0 for the input coordinates, ``w^2`` times the latent posterior variance for
     the output. The global model is a :class:`FusedSparseGP`.
 
     Parameters
     ----------
-    output_weight : float, default 1.0
+    output_weight : float > 0, default 1.0
         ``w``: weight of the output coordinate against the inputs in the matching.
-    output_variance : "posterior" or float, default "posterior"
-        Variance of the fused outputs in the global model: the SPAHM posterior variance of
-        each global atom's output, or one fixed number (standardised units).
+    output_variance : "local" or float >= 0, default "local"
+        Noise of the fused outputs: from the local posterior variances of the matched
+        outputs (:func:`group_outputs`), or one fixed number.
+    input_scale : "kernels", None or array (d,), default "kernels"
+        Units of the atoms' inputs: the silos' shared lengthscales (resolved from all models
+        by :meth:`for_models`, which :func:`spahm.fuse_models` calls; a lone ``extract``
+        without it uses input units), the input units (None), or given scales.
+    dead_margin : float > 0 or None, default 2.0
+        Inducing points more than this many lengthscales outside the silo's training-input
+        range are not sent (None: send every point).
     """
 
     name = "sparse GP (LocalSparseGP or GPy SparseGPRegression)"
 
-    def __init__(self, output_weight=1.0, output_variance="posterior"):
+    def __init__(self, output_weight=1.0, output_variance="local", input_scale="kernels",
+                 dead_margin=2.0):
         if not output_weight > 0:
             raise ValueError(f"output_weight must be positive, got {output_weight!r}")
-        numeric = (isinstance(output_variance, numbers.Real)
-                   and not isinstance(output_variance, bool))
-        if not (output_variance == "posterior" or (numeric and output_variance >= 0)):
-            raise ValueError(f"output_variance must be 'posterior' or a number >= 0, got "
+        numeric = isinstance(output_variance, Real) and not isinstance(output_variance, bool)
+        if not (output_variance == "local" or (numeric and output_variance >= 0)):
+            raise ValueError(f"output_variance must be 'local' or a number >= 0, got "
                              f"{output_variance!r}")
+        if dead_margin is not None and not dead_margin > 0:
+            raise ValueError(f"dead_margin must be positive or None, got {dead_margin!r}")
+        if not (input_scale is None or (isinstance(input_scale, str) and input_scale == "kernels")):
+            input_scale = np.asarray(input_scale, dtype=np.float64)
+            if input_scale.ndim != 1 or not (np.isfinite(input_scale) & (input_scale > 0)).all():
+                raise ValueError("input_scale must be 'kernels', None or positive numbers, one "
+                                 "per input")
         self.output_weight = float(output_weight)
         self.output_variance = output_variance
+        self.input_scale = input_scale
+        self.dead_margin = dead_margin
+
+    def for_models(self, models):
+        """This adapter with ``input_scale="kernels"`` resolved from every silo's model."""
+        if not (isinstance(self.input_scale, str) and self.input_scale == "kernels"):
+            return self
+        return SparseGPAdapter(self.output_weight, self.output_variance,
+                               shared_lengthscale(models), self.dead_margin)
+
+    def _scale(self, d):
+        if self.input_scale is None or isinstance(self.input_scale, str):
+            return np.ones(d)
+        if len(self.input_scale) != d:
+            raise ValueError(f"input_scale has {len(self.input_scale)} entries; the models "
+                             f"have {d} inputs")
+        return self.input_scale
 
     def matches(self, model):
         return isinstance(model, LocalSparseGP) or _gpy_sparse_gp(model) is not None
 
     def extract(self, model, data=None):
-        Z, u, var, kernel = _local_parts(model)
+        parts = _local_parts(model)
+        alive = _live(parts, self.dead_margin)
+        Z, u, var = parts.Z[alive], parts.u[alive], parts.var[alive]
         w = self.output_weight
         variances = np.zeros((len(Z), Z.shape[1] + 1))
         variances[:, -1] = w**2 * var
-        return LocalAtoms(np.hstack([Z, w * u[:, None]]), variances, {"kernel": kernel})
+        atoms = np.hstack([Z / self._scale(Z.shape[1]), w * u[:, None]])
+        return LocalAtoms(atoms, variances, {"kernel": parts.kernel, "inputs": Z, "outputs": u,
+                                             "output_variances": var,
+                                             "n_inducing": len(parts.Z)})
 
     def build(self, result, locals_, models):
-        Z, u = split_atoms(result.global_atoms, self.output_weight)
-        if self.output_variance == "posterior":
-            s2 = global_output_variance(result.popularity, result.hyperparameters,
-                                        self.output_weight)
-        else:
+        L = result.n_global_atoms
+        Z = group_average([x.extra["inputs"] for x in locals_], result.assignments, L)
+        u, s2 = group_outputs([x.extra["outputs"] for x in locals_],
+                              [x.extra["output_variances"] for x in locals_],
+                              result.assignments, L)
+        if self.output_variance != "local":
             s2 = float(self.output_variance)
-        return FusedSparseGP(Z, u, s2, [x.extra["kernel"] for x in locals_],
-                             popularity=result.popularity)
+        model = FusedSparseGP(inducing_inputs=Z, inducing_outputs=u, output_variance=s2,
+                              kernels=[x.extra["kernel"] for x in locals_],
+                              popularity=result.popularity).fit()
+        model.n_inducing_points_ = sum(x.extra["n_inducing"] for x in locals_)
+        model.n_local_atoms_ = sum(len(x.atoms) for x in locals_)
+        return model
+
+    def fuse(self, models, data=None, *, weights=None, use_variances=True, family=None,
+             **kwargs):
+        """:func:`spahm.fuse_models`' path: the input scale resolved from every model
+        (:meth:`for_models`), then extract, match once, build."""
+        return _fuse_by_matching(self.for_models(models), models, data, weights=weights,
+                                 use_variances=use_variances, family=family, **kwargs)
 
 
 register_adapter(SparseGPAdapter(), first=False)
