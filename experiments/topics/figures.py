@@ -14,9 +14,6 @@ from experiments.topics.methods import ARTIFACTS, metric_name
 from experiments.topics.claims import NOTEBOOK, PAPER
 from experiments.topics.tables import LABELS, is_trainvocab, methods_in, topn_in
 
-#: One colour per method in every figure of this application.
-COLOURS = {"spahm": "#1f77b4", "local_kmeans": "#7f7f7f", "gaussian_lda": "#d62728",
-           "kmeans_pooled": "#2ca02c", "lda": "#9467bd"}
 MEASURE_NAMES = {"uci": "UCI (c_uci)", "umass": "UMass (u_mass)", "npmi": "NPMI (c_npmi)"}
 FIG3_PAIRS = 3   # the most popular fused topics shown beside their closest Gaussian LDA topic
 
@@ -90,7 +87,7 @@ def _authors(key, cfg):
     return {}, {}
 
 
-def _coherence(df, art, out_dir, plt, measure, key, n, cfg):
+def _coherence(df, art, out_dir, _plots, measure, key, n, cfg):
     """Each method's per-topic scores (trial 0) as a box, the mean over trials +- sd as a dot,
     and the authors' numbers as markers where they scored the same reference."""
     methods = methods_in(df)
@@ -100,7 +97,7 @@ def _coherence(df, art, out_dir, plt, measure, key, n, cfg):
     stats = summarise(df, metric).set_index("method").reindex(methods)
     ref_name = (art or {}).get("references", {}).get(key, (art or {}).get("reference", ""))
     paper, notebook = _authors(key, cfg)
-    fig, ax = plt.subplots(figsize=(7.6, 4.4))
+    fig, ax = _plots.plt.subplots(figsize=(7.6, 4.4))
     pos = np.arange(len(methods))
     per_topic = [np.asarray(((art or {}).get("topics", {}).get(m, {})).get(metric, []), float)
                  for m in methods]
@@ -108,63 +105,63 @@ def _coherence(df, art, out_dir, plt, measure, key, n, cfg):
         boxes = ax.boxplot([v if len(v) else [np.nan] for v in per_topic], positions=pos,
                            widths=0.5, showfliers=False, patch_artist=True)
         for patch, m in zip(boxes["boxes"], methods):
-            patch.set(facecolor=COLOURS[m], alpha=0.25, edgecolor=COLOURS[m])
+            patch.set(facecolor=_plots.colour(m), alpha=0.3, edgecolor=_plots.colour(m))
     ax.errorbar(pos, stats["mean"], yerr=np.nan_to_num(stats["std"]), fmt="o", color="black",
-                capsize=4, zorder=4, label="ours: mean over topics (+- sd over trials)")
-    for values, marker, label in ((paper, "D", "paper"), (notebook, "x", "authors' notebook")):
+                capsize=4, zorder=4, label="ours: mean over topics")
+    for values, marker, label in ((paper, "D", "the paper"), (notebook, "s", "authors' notebook")):
         ys = [values.get(m, {}).get(measure) for m in methods]
         if any(y is not None for y in ys):
             ax.scatter(pos, [np.nan if y is None else y for y in ys], marker=marker, s=60,
-                       color="darkorange", zorder=5, label=f"{label} (top 20)")
+                       facecolors="none", edgecolors="black", zorder=5, label=f"{label} (top 20)")
     ax.set_xticks(pos, [LABELS[m] for m in methods], rotation=15, ha="right", fontsize=8)
     ax.set_ylabel(f"{MEASURE_NAMES[measure]}, top {n} words (higher is better)")
     where = "S. Lahiri's corpus (intervocab)" if key == "inter" else f"reference: {ref_name}"
-    note = "" if paper or notebook else "; the paper's numbers are on another corpus, not shown"
-    ax.set_title(f"{MEASURE_NAMES[measure]} on {where}{note}\nboxes: spread over topics "
-                 "(trial 0, quartiles and 1.5 IQR)", fontsize=9)
+    ax.set_title(f"{MEASURE_NAMES[measure]} on {where}", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    trials = int(stats["count"].max()) if "count" in stats and len(stats) else 0
+    caption = (f"Boxes: each topic's score in trial 0 (quartiles, whiskers to 1.5 IQR, median "
+               f"line). Dots: the mean over topics, averaged over {trials} trial(s)"
+               + (", error bars +-1 sd over the trials." if trials > 1 else ".")
+               + (" Hollow markers: the paper's and the authors' notebook's numbers (top 20)."
+                  if paper or notebook else
+                  " The paper's numbers are on another corpus and are not shown."))
     path = Path(out_dir) / f"coherence_{measure}{'_' + key if key else ''}.png"
-    _save(fig, path)
+    _plots.finish(fig, path, " ".join(filter(None, [caption, _plots.overrides(cfg)])), axes=ax)
     return path
 
 
-def _save(fig, path):
-    from experiments import _plots
-
-    _plots.save_figure(fig, path)
-
-
-def _times(df, out_dir, plt):
+def _times(df, out_dir, _plots, cfg):
     methods = methods_in(df)
     times = summarise(df, "time_s").set_index("method").reindex(methods)
     if not len(times):
         return None
-    fig, ax = plt.subplots(figsize=(7.6, 4.0))
+    fig, ax = _plots.plt.subplots(figsize=(7.6, 4.0))
     pos = np.arange(len(methods))
     ax.bar(pos, times["mean"], yerr=np.nan_to_num(times["std"]), capsize=3,
-           color=[COLOURS[m] for m in methods], label="ours (wall, mean +- sd over trials)")
+           color=[_plots.colour(m) for m in methods], label="ours (wall time)")
     paper = [PAPER["headline"].get(m, {}).get("time_s", np.nan) for m in methods]
-    ax.scatter(pos, paper, marker="D", color="darkorange", zorder=3,
+    ax.scatter(pos, paper, marker="D", facecolors="none", edgecolors="black", zorder=3,
                label="paper (its 40 books, its hardware)")
     ax.set_yscale("log")
     ax.set_xticks(pos, [LABELS[m] for m in methods], rotation=15, ha="right", fontsize=8)
     ax.set_ylabel("wall time (s, log scale)")
     ax.set_title("Wall time per method (SPAHM: local fits in parallel + fusion)", fontsize=9)
     ax.grid(axis="y", alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    caption = _plots.spread_caption(times).replace("Marks:", "Bars:")
     path = Path(out_dir) / "time_by_method.png"
-    _save(fig, path)
+    _plots.finish(fig, path, " ".join(filter(None, [caption, "Hollow diamonds: the paper's times "
+                                                    "(its 40 books, its hardware).",
+                                                    _plots.overrides(cfg)])), axes=ax)
     return path
 
 
-def _mixing(out_dir, plt):
+def _mixing(out_dir, _plots, cfg):
     sweeps = sorted(Path(out_dir, ARTIFACTS).glob("gaussian_lda_sweeps_trial_*.csv"))
     if not sweeps:
         return None
     diag = pd.read_csv(sweeps[0])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    palette = plt.get_cmap("tab10").colors
+    fig, axes = _plots.plt.subplots(1, 2, figsize=(11, 4.2))
+    palette = _plots.COLOURS
     for chain, sub in diag.groupby("chain"):
         colour = palette[int(chain) % len(palette)]
         axes[0].plot(sub.sweep, sub.log_joint, color=colour, label=f"chain {chain}")
@@ -175,19 +172,18 @@ def _mixing(out_dir, plt):
     axes[1].set(xlabel="sweep", ylabel="share of tokens", yscale="log",
                 title="tokens moved per sweep")
     for ax in axes:
-        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    fig.suptitle("Gaussian LDA mixing (trial 0): every chain one colour in both panels",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
     path = Path(out_dir) / "gaussian_lda_mixing.png"
-    _save(fig, path)
+    _plots.finish(fig, path, " ".join(filter(None, [
+        "Gaussian LDA's chains in trial 0, one colour per chain in both panels; dashed: the "
+        "share of tokens the sampler's conditionals expected to move.", _plots.overrides(cfg)])),
+        axes=axes)
     return path
 
 
-def _heatmap(art, order, out_dir, plt):
+def _heatmap(art, order, out_dir, _plots):
     usage = np.asarray(art["usage"])
-    fig, ax = plt.subplots(figsize=(min(16, 3 + 0.06 * usage.shape[1]),
+    fig, ax = _plots.plt.subplots(figsize=(min(16, 3 + 0.06 * usage.shape[1]),
                                     min(14, 2 + 0.16 * usage.shape[0])))
     im = ax.imshow(usage[:, order], aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_yticks(np.arange(len(art["silo_names"])),
@@ -199,7 +195,7 @@ def _heatmap(art, order, out_dir, plt):
     bar = fig.colorbar(im, ax=ax, fraction=0.03)
     bar.set_label("share of the silo's tokens")
     path = Path(out_dir) / "silo_topic_heatmap.png"
-    _save(fig, path)
+    _plots.finish(fig, path, legend=False)
     return path
 
 
@@ -207,31 +203,30 @@ def plot(df, out_dir, cfg=None):
     """Figures (and topics.md) from metrics.csv and the saved artifacts alone."""
     from experiments import _plots
 
-    plt = _plots.plt
     out_dir = Path(out_dir)
     art = load_artifacts(out_dir)
     n = _headline_n(df)
-    paths = [_coherence(df, art, out_dir, plt, measure, key, n, cfg)
+    paths = [_coherence(df, art, out_dir, _plots, measure, key, n, cfg)
              for key in ("", "inter") for measure in ("uci", "umass", "npmi")]
-    paths += [_times(df, out_dir, plt), _mixing(out_dir, plt)]
+    paths += [_times(df, out_dir, _plots, cfg), _mixing(out_dir, _plots, cfg)]
     paths = [p for p in paths if p is not None]
     if art is None or "usage" not in art:
         return paths
     atomic_write_text(out_dir / "topics.md", topics_markdown(art, _titles(cfg)))
     order = np.argsort(-np.asarray(art["popularity"]), kind="stable")
-    paths.append(_heatmap(art, order, out_dir, plt))
+    paths.append(_heatmap(art, order, out_dir, _plots))
     if "closest_gaussian_lda" in art:
-        paths.append(_fig3(art, order, out_dir, plt))
+        paths.append(_fig3(art, order, out_dir, _plots))
     return paths
 
 
-def _fig3(art, order, out_dir, plt):
+def _fig3(art, order, out_dir, _plots):
     """Fig. 3 idea: fused topics' words beside the nearest (by mean) Gaussian LDA topic's."""
     pop = np.asarray(art["popularity"])
     spahm, glda = art["topics"]["spahm"], art["topics"]["gaussian_lda"]
     chosen = [int(i) for i in order[:FIG3_PAIRS]]
     key = _uci_key(spahm)
-    fig, axes = plt.subplots(1, len(chosen), figsize=(4.2 * len(chosen), 3.0), squeeze=False)
+    fig, axes = _plots.plt.subplots(1, len(chosen), figsize=(4.2 * len(chosen), 3.0), squeeze=False)
     for ax, i in zip(axes[0], chosen):
         k = int(art["closest_gaussian_lda"][i])
         ax.axis("off")
@@ -246,5 +241,5 @@ def _fig3(art, order, out_dir, plt):
     fig.suptitle("The most popular fused topics (left of each pair) beside the closest Gaussian "
                  "LDA topic (cf. the paper's Fig. 3)", fontsize=9)
     path = Path(out_dir) / "fig3_topic_pair.png"
-    _save(fig, path)
+    _plots.finish(fig, path, legend=False)
     return path
