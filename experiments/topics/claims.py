@@ -36,11 +36,13 @@ def _ordering(metric, gaussian_distinct=False, note=""):
 
     def judge(df):
         s, g = stats(df, "spahm", f"{metric}_{TOPN}"), stats(df, "gaussian_lda", theirs)
-        if math.isnan(s[0]) or math.isnan(g[0]):
-            if metric.endswith("_inter"):
-                return absent("not scored: install S. Lahiri's corpus "
-                              "(`python -m data_scripts.lahiri`)")
-            return absent("SPAHM or Gaussian LDA not run")
+        if metric.endswith("_inter") and not df.metric.str.contains("_inter_").any():
+            return absent("not scored: install S. Lahiri's corpus "
+                          "(`python -m data_scripts.lahiri`)")
+        if math.isnan(s[0]):
+            return absent("SPAHM not run")
+        if math.isnan(g[0]):
+            return absent(f"{fmt(s)} vs Gaussian LDA not run")
         what = "Gaussian LDA's distinct topics" if gaussian_distinct else "Gaussian LDA"
         return Judgement(f"{fmt(s)} vs {fmt(g)} ({what}, top {TOPN} words{note})",
                          overall([compare(s, g, True)]))
