@@ -1,27 +1,35 @@
 """Speed of the sticky HDP-HMM sampler on mocap6 (the motion-capture experiment's data).
 
-The model settings are the experiment's defaults (experiments/mocap/config.py). Prints, for
-one subject's three sequences (a local model) and for all six (the full model):
-chain-sweeps per second of CPU time and of wall time (one sweep of one chain: Gibbs step,
-forward filter, backward sampler, split and merge moves), the split of one sweep's time between
-the filter/sampler and the rest, and the paper profile's estimated time per trial.
+Fits one subject's three sequences (a local model) and all six (the full model) with two
+settings and prints, per fit: frames, states used, states worked on per sweep, sweeps run,
+CPU time per sweep (one sweep of all chains: Gibbs step, forward filter, backward sampler,
+split and merge moves) and per fit, and the share of the filter and sampler; then the
+compute ratios of SPAHM's local fits to the full model (CPU of both silos, and the critical
+path: the slowest silo) and the ideal ratios if cost were proportional to frames.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_hdp_hmm.py [--sweeps 100] [--chains 4] [--root data/mocap6]
+- ``before``: all K = 25 states every sweep, fixed hyperparameters, no stopping rule, 200
+  sweeps (the settings before adaptive truncation, resampling and the stopping rule);
+- ``after``: the experiment's settings (experiments/mocap/config.py).
 
-CPU time (process time, one BLAS thread) is the fairer figure on a busy machine. Before the
-chains were batched and the time loops cut to a few ufunc calls per step, the
-sampler ran about 41 sweeps per second on all six sequences (16 min for the paper profile).
+    OMP_NUM_THREADS=1 python benchmarks/bench_hdp_hmm.py [--chains 4] [--root data/mocap6]
+
+CPU time (process time, one BLAS thread) is the fair figure on a busy machine.
 """
 from __future__ import annotations
 
 import argparse
 import time
-
-import spahm.models.hdp_hmm as hdp_hmm
 from dataclasses import asdict
 
+import numpy as np
+
+import spahm.models.hdp_hmm as hdp_hmm
 from experiments.mocap import load_mocap, partition
 from experiments.mocap.config import ModelCfg
+
+#: The settings before this change: every state every sweep, fixed hyperparameters, 200 sweeps.
+BEFORE = dict(n_spare_states=None, resample_hyperparameters=False, tol=None, n_iter=200,
+              n_burnin=None)
 
 
 class _Timed:
@@ -38,53 +46,50 @@ class _Timed:
             self.cpu += time.process_time() - start
 
 
-def measure(sequences, sweeps, chains, seed=0):
-    """(chain-sweeps per CPU second, per wall second, share of CPU in filter + sampler, states)."""
+def measure(sequences, params, seed=0):
+    """(CPU s per fit, CPU ms per sweep, share of CPU in filter + sampler, model)."""
     timers = {name: _Timed(getattr(hdp_hmm, name)) for name in ("forward_filter", "backward_sample")}
     originals = {name: getattr(hdp_hmm, name) for name in timers}
     for name, timer in timers.items():
         setattr(hdp_hmm, name, timer)
     try:
-        wall, cpu = time.perf_counter(), time.process_time()
-        params = {**asdict(ModelCfg()), "n_iter": sweeps, "n_restarts": chains}
+        cpu = time.process_time()
         model = hdp_hmm.StickyHDPHMM(**params, random_state=seed).fit(sequences)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        cpu = time.process_time() - cpu
     finally:
         for name, fn in originals.items():
             setattr(hdp_hmm, name, fn)
     loops = sum(t.cpu for t in timers.values())
-    return sweeps * chains / cpu, sweeps * chains / wall, loops / cpu, model.n_states_
+    return cpu, 1000 * cpu / model.n_iter_, loops / cpu, model
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="data/mocap6")
-    parser.add_argument("--sweeps", type=int, default=100)
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--paper-sweeps", type=int, default=200)
-    parser.add_argument("--paper-chains", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     data = load_mocap(args.root)
     seqs = data["sequences"]
     silos = partition(data["names"], "subject")
-    cases = [(f"subject {data['names'][s[0]].split('_')[0]} ({len(s)} sequences)",
-              [seqs[i] for i in s]) for s in silos]
-    cases.append((f"all {len(seqs)} sequences (full model)", seqs))
-    print(f"{'model':<32} {'frames':>6} {'sweeps/s CPU':>13} {'sweeps/s wall':>14} "
-          f"{'filter+sampler':>15} {'states':>6}")
-    rates = []
-    for label, s in cases:
-        cpu_rate, wall_rate, share, states = measure(s, args.sweeps, args.chains)
-        rates.append(cpu_rate)
-        print(f"{label:<32} {sum(len(x) for x in s):>6} {cpu_rate:>13.1f} {wall_rate:>14.1f} "
-              f"{share:>14.0%} {states:>6}")
-    work = args.paper_sweeps * args.paper_chains
-    local = [work / r for r in rates[:-1]]
-    full = work / rates[-1]
-    print(f"\npaper profile ({args.paper_sweeps} sweeps x {args.paper_chains} chains), CPU s per "
-          f"trial: local fits {sum(local):.1f} (slowest silo {max(local):.1f}), full model "
-          f"{full:.1f}; with the silos on 2 cores a trial takes about {max(local) + full:.1f} s "
-          f"wall, 10 trials about {10 * (max(local) + full) / 60:.1f} min")
+    cases = [(f"subject {data['names'][s[0]].split('_')[0]}", [seqs[i] for i in s]) for s in silos]
+    cases.append(("full model (all 6)", seqs))
+    frames = [sum(len(x) for x in c) for _, c in cases]
+    print(f"{'setting':<7} {'model':<19} {'frames':>6} {'states':>6} {'worked on':>9} "
+          f"{'sweeps':>6} {'ms/sweep':>8} {'s/fit':>6} {'filter+sampler':>14}")
+    for setting, extra in (("before", BEFORE), ("after", {})):
+        params = {**asdict(ModelCfg()), **extra, "n_restarts": args.chains}
+        fits = []
+        for (label, s), n in zip(cases, frames):
+            cpu, per_sweep, share, model = measure(s, params, args.seed)
+            fits.append(cpu)
+            print(f"{setting:<7} {label:<19} {n:>6} {model.n_states_:>6} "
+                  f"{np.mean(model.n_active_trace_):>9.1f} {model.n_iter_:>6} {per_sweep:>8.1f} "
+                  f"{cpu:>6.2f} {share:>13.0%}")
+        local, full = fits[:-1], fits[-1]
+        print(f"{setting:<7} local / full CPU: both silos {sum(local) / full:.2f}, critical path "
+              f"(slowest silo) {max(local) / full:.2f}; ideal by frames "
+              f"{sum(frames[:-1]) / frames[-1]:.2f} and {max(frames[:-1]) / frames[-1]:.2f}\n")
     return 0
 
 

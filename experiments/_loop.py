@@ -35,8 +35,8 @@ from experiments._store import (
     _trial_digests,
     check_run,
     check_run_dir,
-    committed,
     hold,
+    refuse_committed,
     staging_dir,
     swap_in,
     trial_key,
@@ -235,12 +235,8 @@ def _where_to_write(cfg, out):
     """``out``, or the staging sibling when ``out`` holds committed results and the config
     says ``overwrite=true`` (copied from ``out`` first when resuming); refuses committed
     results without it."""
-    if not committed(out):
+    if not refuse_committed(out, bool(OmegaConf.select(cfg, "overwrite", default=False))):
         return out
-    if not bool(OmegaConf.select(cfg, "overwrite", default=False)):
-        raise RunDirError(f"run directory {out} holds committed results (files git tracks): pass "
-                          "overwrite=true to replace them once the new run completes, or choose "
-                          "another directory")
     staged = staging_dir(out)
     resume = bool(OmegaConf.select(cfg, "resume", default=True))
     if staged.exists() and not resume:

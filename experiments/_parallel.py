@@ -137,8 +137,8 @@ def parallel_backend(cfg):
         cluster = nullcontext()
     else:
         workers = max(1, int(OmegaConf.select(cfg, "n_jobs", default=1) or 1))
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
-                               worker_dashboard_address=None)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0",
+                               worker_dashboard_address=":0")
         client = Client(cluster)
     with cluster, client, parallel_config(backend="dask"):
         yield

@@ -51,7 +51,7 @@ class FusionCfg:
     max_global_atoms: Optional[int] = None
     n_init: int = 1
     #: Shrinkage of the empirical-Bayes sigma^2; null: the library's robust default, 0: the
-    #: plain moment estimator of METHOD.md and the authors' released code.
+    #: plain moment estimator of docs/method.md and the authors' released code.
     sigma_prior_dof: Optional[float] = None
 
 

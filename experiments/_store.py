@@ -355,6 +355,18 @@ def committed(path) -> bool:
     return out.returncode == 0 and bool(out.stdout.strip())
 
 
+def refuse_committed(path, overwrite):
+    """Raise :class:`RunDirError` if ``path`` holds committed results and ``overwrite`` is not
+    set; returns whether it holds committed results."""
+    if not committed(path):
+        return False
+    if not overwrite:
+        raise RunDirError(f"run directory {path} holds committed results (files git tracks): pass "
+                          "overwrite=true to replace them once the new run completes, or choose "
+                          "another directory")
+    return True
+
+
 def staging_dir(out_dir) -> Path:
     """Where a run that replaces ``out_dir`` (committed results) writes until it completes: a
     hidden sibling, the same for every attempt, so an interrupted replacement resumes."""

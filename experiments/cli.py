@@ -32,6 +32,7 @@ from experiments._runner import (
     remove_if_unused,
     run_experiment,
 )
+from experiments._store import refuse_committed
 from experiments.data_requirements import install_hint
 from experiments.registry import load, register_configs
 
@@ -147,7 +148,9 @@ def _refuse_unusable_dirs(argv):
             values[key] = value
     name = values.get("experiment", "simulated")
     if "hydra.run.dir" in values and not any(a in ("-m", "--multirun") for a in argv):
-        check_run_dir(Path(values["hydra.run.dir"]), name)
+        run_dir = Path(values["hydra.run.dir"])
+        check_run_dir(run_dir, name)
+        refuse_committed(run_dir, values.get("overwrite", "false").lower() == "true")
     if "hydra.sweep.dir" in values:
         sweep = Path(values["hydra.sweep.dir"])
         if sweep.is_dir() and any(sweep.iterdir()) and not (sweep / "multirun.yaml").is_file():
@@ -170,12 +173,26 @@ def _hydra_message(exc) -> str:
     return ": ".join(ln.rstrip(":") for ln in shown) or type(exc).__name__
 
 
+def _plain_optuna_logs():
+    """Optuna's messages through the run's logging (plain text, warnings only) instead of its
+    own coloured handler on stderr."""
+    try:
+        import optuna
+    except ImportError:  # the optuna extra is not installed: Hydra says so
+        return
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def main():
     """``spahm-experiment``: check the run directory, then hand over to Hydra; every error is
     one line and a hint (``HYDRA_FULL_ERROR=1``: the traceback)."""
     os.environ[_ERRORS_ENV] = "1" if _full_errors() else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors to us instead of printing
     register_configs()
+    if any("optuna" in arg for arg in sys.argv[1:]):
+        _plain_optuna_logs()
     try:
         _refuse_unusable_dirs(sys.argv[1:])
         return _hydra_main()

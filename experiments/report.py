@@ -155,7 +155,7 @@ def _sorted_values(values):
     return sorted(values, key=str)
 
 
-def sweep_section(table, keys, out_dir, objective=None, plots=True):
+def sweep_section(table, keys, out_dir, objective=None, plots=True, labels=None):
     """Markdown: per swept key a metric x value table (mean +- sd over pooled trials) and a
     figure of the objective's metric per method; warnings for sweep points that gave identical
     numbers. Returns (text, warnings)."""
@@ -197,33 +197,51 @@ def sweep_section(table, keys, out_dir, objective=None, plots=True):
         lines.append("")
         if plots and objective and objective.get("metric"):
             path = Path(out_dir) / f"sweep_{key.replace('/', '_')}.png"
-            _plot_sweep(stats[stats["metric"] == objective["metric"]], key, values, objective, path)
+            _plot_sweep(rows[rows["metric"] == objective["metric"]], key, values, objective, path,
+                        labels)
             lines += [f"![sweep {key}]({path.name})", ""]
     return "\n".join(lines), warnings
 
 
-def _plot_sweep(stats, key, values, objective, path):
+def sweep_stats(rows, key):
+    """Mean, sd and count over trials per method and value of ``key``: each trial's rows are
+    first averaged over the run's own settings (noise levels, J...), so the sd is the spread
+    over trials, never over settings."""
+    per_trial = rows.groupby(["method", key, "pooled_trial"], sort=False)["value"].mean()
+    return per_trial.groupby(["method", key], sort=False).agg(
+        ["mean", "std", "count"]).reset_index()
+
+
+def _plot_sweep(rows, key, values, objective, path, labels=None):
+    """The objective's metric per method across a swept key: each trial's mean over the run's
+    own settings first (noise levels, J...), then mean +- sd of those over the trials, so the
+    error bars are the spread over trials, not over settings; display names, the style module's
+    colours, legend and caption outside the data."""
     import matplotlib.pyplot as plt
 
-    from experiments._plots import COLOURS
-    from experiments._runner import save_figure
+    from experiments import _plots
 
+    labels = labels or {}
+    stats = sweep_stats(rows, key)
     numeric = all(_as_number(v) is not None for v in values)
     position = {v: (_as_number(v) if numeric else i) for i, v in enumerate(values)}
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, (method, s) in enumerate(stats.groupby("method", sort=False)):
-        s = s.assign(x=s[key].map(position)).sort_values("x")
-        ax.errorbar(s["x"], s["mean"], yerr=np.nan_to_num(s["std"].to_numpy()), marker="o",
-                    ms=4, capsize=3, color=COLOURS[i % len(COLOURS)], label=str(method),
-                    linewidth=2.5 if method == objective.get("method") else 1.0)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    for method, frame in stats.groupby("method", sort=False):
+        frame = frame.assign(x=frame[key].map(position)).sort_values("x")
+        spread = frame["std"].to_numpy() if frame["count"].max() > 1 else None
+        ax.errorbar(frame["x"], frame["mean"], yerr=None if spread is None else np.nan_to_num(spread),
+                    ms=4, capsize=3, label=labels.get(method, str(method)),
+                    linewidth=2.5 if method == objective.get("method") else 1.0,
+                    **_plots.style(method))
     if not numeric:
         ax.set_xticks(range(len(values)), [str(v) for v in values])
     ax.set_xlabel(key)
-    ax.set_ylabel(f"{objective['metric']} (mean +- sd over trials)")
-    ax.set_title(f"{objective['metric']} across {key} ({objective.get('direction', '')})")
+    ax.set_ylabel(f"{objective['metric']} ({objective.get('direction', '')})")
+    ax.set_title(f"{objective['metric']} across {key}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
+    caption = _plots.spread_caption(stats) + (
+        " Each trial is first averaged over the run's own settings.")
+    _plots.finish(fig, path, caption)
 
 
 def section(run_dir, plots=True, df=None, cfg=None, title=None):
@@ -274,7 +292,8 @@ def write_report(run_dirs, out, title="SPAHM experiment report", preamble="", pl
     atomic_write_csv(table, Path(sweep_root) / "all_metrics.csv")
     first = run_config(run_dirs[0])
     objective = OmegaConf.to_container(first.objective) if "objective" in first else None
-    text, warnings = sweep_section(table, keys, Path(out).parent, objective, plots=plots)
+    text, warnings = sweep_section(table, keys, Path(out).parent, objective, plots=plots,
+                                   labels=getattr(load(first.name), "LABELS", None))
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     parts.append(text)

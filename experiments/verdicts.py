@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import EXPERIMENTS
+from experiments.registry import EXPERIMENTS
 from experiments._runner import atomic_write_text, load_results
 from experiments.claims import NOT_REPRODUCIBLE, NOT_RUN, FAILS
 

@@ -137,7 +137,7 @@ def test_reproduce_writes_the_report_and_names_missing_data(tmp_path, monkeypatc
     code = reproduce.main(["--only", "simulated", "--results", str(results), *TINY_SIMULATED])
     assert code == 0
     report = (results / "REPORT.md").read_text()
-    assert "## simulated (quick profile)" in report and "Expected ordering" in report
+    assert "## simulated (quick profile)" in report and "### Hausdorff distance vs noise sd" in report
     assert (results / "simulated" / "quick" / "metrics.csv").is_file()
     assert "**topics:** no finished quick run in `topics/quick/`." in report
 

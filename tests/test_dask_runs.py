@@ -28,7 +28,7 @@ def test_dask_gives_the_numbers_loky_gives(tmp_path, name, capfd):
     2026.8 path that failed with "unexpected keyword argument 'nesting_level'")."""
     loky = _run(name, tmp_path / "loky", TINY[name])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         dask = _run(name, tmp_path / "dask", [*TINY[name], "parallel.backend=dask",
                                               f"parallel.address={cluster.scheduler_address}"])
     assert dask == loky

@@ -1,5 +1,5 @@
 """Data scripts facing bad sources: each ends with one clear line naming the file, exit 1,
-and nothing half-written in the target (issue: reliability)."""
+and nothing half-written in the target."""
 import json
 import os
 import shutil

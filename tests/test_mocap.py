@@ -1,5 +1,6 @@
 """Motion-capture experiment: metrics on hand-made labels, silos, config, data script, smoke run."""
 import hashlib
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from omegaconf import OmegaConf
 from data_scripts import mocap as mocap_data
 from experiments import mocap
 from experiments import register_configs
+from experiments.mocap.config import ModelCfg
 from experiments._runner import ConfigError, DataMissingError, load_results, run_experiment
 from spahm.metrics import ari, hamming, relabel
 
@@ -68,14 +70,17 @@ def test_partition_by_subject_and_sequence():
 def test_config_composition_quick_and_paper():
     quick = _compose(["profile=quick"])
     assert quick.name == "mocap" and quick.profile == "quick"
-    assert quick.trials == 3 and quick.model.n_iter == 60 and quick.model.n_restarts == 2
+    assert quick.trials == 3 and quick.model.n_iter == 150 and quick.model.n_restarts == 2
     assert (quick.model.kappa, quick.model.gamma, quick.model.alpha, quick.model.n0) == (
         10.0, 5.0, 0.5, 1.0)
     assert quick.model.prior_covariance == "empirical" and quick.model.split_merge
     assert quick.kmeans_matching.k == 12 and quick.silos == "subject"
     assert quick.fusion.n_init >= 1  # the shared Gaussian fusion group is composed in
     paper = _compose(["profile=paper"])
-    assert paper.trials == 10 and paper.model.n_iter == 200 and paper.model.n_restarts == 4
+    assert paper.trials == 10 and paper.model.n_iter == 400 and paper.model.n_restarts == 4
+    # the yaml spells out the schema's defaults (the prior-scale study uses the schema's)
+    assert OmegaConf.to_container(paper.model) == asdict(ModelCfg())
+    assert paper.model.resample_hyperparameters and paper.model.tol > 0
     assert paper.n_jobs == 2  # the two subjects' local models fit at once
     mocap.validate(quick)
     mocap.validate(paper)
@@ -86,9 +91,12 @@ def test_config_composition_quick_and_paper():
     ("silos=per_frame", "silos"),
     ("methods=[local,magic]", "methods"),
     ("trials=0", "trials"),
-    ("model.n_burnin=100", "model.n_burnin"),
+    ("model.n_burnin=150", "model.n_burnin"),
     ("model.prior_covariance=diagonal", "model.prior_covariance"),
     ("model.prior_scale=0", "model.prior_scale"),
+    ("model.gamma=0", "model.gamma"),
+    ("model.n_spare_states=0", "model.n_spare_states"),
+    ("model.rho_prior=[1.0,-2.0]", "model.rho_prior"),
     ("kmeans_matching.k=0", "kmeans_matching.k"),
     ("+model.kapa=3", "model"),  # appended on purpose with +: still not a model parameter
 ])
@@ -123,7 +131,8 @@ def test_data_script_checks_sha256_and_writes_nothing_on_error(tmp_path, monkeyp
     for n, b in files.items():
         (src / n).write_bytes(b)
     assert mocap_data.main(["--from", str(src), "--target", str(tmp_path / "ok")]) == 0
-    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == sorted(files)
+    installed = sorted(p.name for p in (tmp_path / "ok").iterdir() if not p.name.startswith("."))
+    assert installed == sorted(files)  # beside the runner's install record (a dot file)
     (src / "zTrue.dat").write_bytes(b"tampered\n")
     with pytest.raises(mocap_data.InstallError, match="zTrue.dat: sha256"):
         mocap_data.install(mocap_data.read_local(src), tmp_path / "bad")
@@ -167,7 +176,8 @@ def test_end_to_end_smoke(tmp_path):
     out = tmp_path / "run"
     cfg = _compose(["profile=quick", "trials=2", f"data.root={tmp_path / 'data'}",
                     f"output_dir={out}", "quiet=true", "n_jobs=1", "model.n_states=6",
-                    "model.n_iter=6", "model.n_restarts=1", "model.n_init_states=3",
+                    "model.n_iter=6", "model.n_burnin=2", "model.n_restarts=1",
+                    "model.n_init_states=3",
                     "kmeans_matching.k=3", "kmeans_matching.n_init=2", "fusion.n_init=1",
                     "model.prior_scale=1"])  # well-specified planted Gaussians: Fox et al.'s S
     df = run_experiment(cfg, mocap)
@@ -198,17 +208,38 @@ def test_end_to_end_smoke(tmp_path):
                                   df.sort_values(key).reset_index(drop=True)[key + ["value"]],
                                   atol=1e-9)
     assert set(pd.read_csv(out / "timings.csv").metric) == {
-        "time_s", "sequential_time_s", "cpu_time_s", "fusion_time_s"}
+        "time_s", "sequential_time_s", "cpu_time_s", "critical_path_cpu_time_s", "fusion_time_s"}
+    assert {"hyper_alpha:silo0", "hyper_kappa:silo1", "hyper_gamma", "sweeps",
+            "compute_ratio_ideal_critical_path"} <= set(df.metric)
     # same config and seed: byte-identical metrics.csv, also with the silos fitted in parallel
     cfg2 = cfg.copy()
     cfg2.output_dir = str(tmp_path / "run2")
     cfg2.n_jobs = 2
     run_experiment(cfg2, mocap)
     assert (out / "metrics.csv").read_bytes() == (tmp_path / "run2" / "metrics.csv").read_bytes()
+    for t in ("trial_000.csv", "trial_001.csv"):  # states in canonical order: same bytes
+        assert ((out / "segmentations" / t).read_bytes()
+                == (tmp_path / "run2" / "segmentations" / t).read_bytes())
     # ratios to the full model are derived in the report
     rel = mocap.relative_times(again)
     assert np.allclose(rel[rel.method == "full"].value, 1.0)
     assert "CPU / full" in mocap.report(again, cfg)
+    ratios = mocap.compute_ratios(again)
+    assert set(ratios.metric) == {"compute_ratio_cpu", "compute_ratio_critical_path"}
+    spahm_r = ratios[ratios.method == "spahm"].pivot(index="trial", columns="metric",
+                                                     values="value")
+    assert np.all(spahm_r.compute_ratio_critical_path < spahm_r.compute_ratio_cpu)
+    assert "judged on the critical path" in mocap.report(again, cfg)
+
+
+def test_canonical_states_number_states_by_first_appearance():
+    seg = [np.array([7, 7, 3, 9]), np.array([3, 12, 7])]
+    got = mocap.canonical_states(seg)
+    assert [z.tolist() for z in got] == [[0, 0, 1, 2], [1, 3, 0]]
+    # any renaming of the states gives the same canonical labels
+    rename = {7: 1, 3: 0, 9: 5, 12: 2}
+    renamed = [np.array([rename[v] for v in z]) for z in seg]
+    assert [z.tolist() for z in mocap.canonical_states(renamed)] == [z.tolist() for z in got]
 
 
 @pytest.mark.slow

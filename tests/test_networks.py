@@ -1,4 +1,4 @@
-"""The networks experiment (issue 19): config, partition, one tiny run end to end, redraw."""
+"""The networks experiment: config, partition, one tiny run end to end, redraw."""
 import math
 
 import numpy as np
@@ -9,13 +9,6 @@ from omegaconf import OmegaConf
 import experiments.networks as networks
 from conftest import compose
 from experiments._runner import ConfigError, Trial, run_experiment
-
-
-def test_the_module_follows_the_contract():
-    from experiments.contract import Experiment
-
-    assert isinstance(networks, Experiment)
-    assert not hasattr(networks, "run")
 
 
 @pytest.mark.parametrize("profile", ["quick", "paper"])

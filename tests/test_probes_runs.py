@@ -345,3 +345,50 @@ def test_progress_is_one_line_per_trial_outside_a_terminal(tmp_path, capsys, mon
 def test_progress_line_estimates_what_is_left():
     assert progress_line("x", 1, 4, 30.0) == "[x] trial 1/4 done, 30s elapsed, about 1m30s left"
     assert progress_line("x", 4, 4, 7300.0) == "[x] trial 4/4 done, 2h01m elapsed"
+
+
+def test_hydra_run_dir_at_committed_results_is_refused_before_hydra_writes(committed_run):
+    before = files(committed_run)
+    with pytest.raises(RunDirError, match="holds committed results"):
+        cli._refuse_unusable_dirs(["experiment=fake", f"hydra.run.dir={committed_run}"])
+    cli._refuse_unusable_dirs(["experiment=fake", f"hydra.run.dir={committed_run}",
+                               "overwrite=true"])
+    assert files(committed_run) == before
+
+
+TINY_SIMULATED = ["trials=1", "data.L=5", "data.D=2", "data.M=60", "grid.sigma_local=[0.5]",
+                  "grid.J_at_sigma=3", "grid.J=[3]", "grid.sigma_at_J=0.5", "fusion.n_iter=2",
+                  "model.n_init=1"]
+
+
+def test_reproduce_keeps_committed_runs_unless_told(tmp_path, capsys):
+    """`make paper` (reproduce without --overwrite) does not rerun a committed paper run."""
+    from experiments import reproduce
+
+    repo = tmp_path / "repo"
+    results = repo / "results"
+    args = ["--profile", "paper", "--only", "simulated", "--results", str(results),
+            *TINY_SIMULATED, "quiet=true"]
+    assert reproduce.main(args) == 0
+    git("init", "-q", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "results", cwd=repo)
+    run_dir = results / "simulated" / "paper"
+    before = files(run_dir)
+    assert reproduce.main(args + ["seed=5"]) == 0
+    assert files(run_dir) == before
+    assert "the committed run was kept" in (results / "REPORT_paper.md").read_text()
+    assert reproduce.main(args + ["seed=5", "--overwrite"]) == 0
+    assert files(run_dir)[_path("metrics.csv")] != before[_path("metrics.csv")]
+
+
+def test_progress_lines_reach_stderr_and_the_run_log(tmp_path):
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "experiments.cli", *TINY_SIMULATED,
+                           f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = "[simulated] trial 1/1 done"
+    log = (run_dir / "spahm-experiment.log").read_text()
+    assert line in done.stderr and line in log, done.stderr
+    assert "\r" not in done.stderr and "\x1b[" not in done.stderr + log

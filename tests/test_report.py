@@ -1,5 +1,5 @@
 """spahm-report on sweeps: swept keys from Hydra's record, seeds pooled, a metric x value table
-and a figure per swept key, identical sweep points flagged; the Optuna example (issue 18)."""
+and a figure per swept key, identical sweep points flagged; the Optuna example."""
 import subprocess
 import sys
 
@@ -70,8 +70,11 @@ def test_optuna_sweeper_tunes_the_objective(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
                         reason="hydra-optuna-sweeper is not installed (pip install -e '.[optuna]')")
     sweep = tmp_path / "optuna"
-    multirun(sweep, "hydra/sweeper=optuna_tpe", "hydra.sweeper.n_trials=3",
-             "fusion.sigma=interval(0.2,5)")
+    done = multirun(sweep, "hydra/sweeper=optuna_tpe", "hydra.sweeper.n_trials=3",
+                    "fusion.sigma=interval(0.2,5)")
+    # plain-text logs: no colour codes, no plugin-scan lines, no Optuna INFO chatter
+    assert "\x1b[" not in done.stderr and "setup plugin" not in done.stderr, done.stderr
+    assert "A new study created" not in done.stderr
     best = OmegaConf.load(sweep / "optimization_results.yaml")
     runs = report.find_runs(sweep)
     assert len(runs) == 3
@@ -95,3 +98,12 @@ def test_report_written_outside_the_run_links_back_to_its_figures(tmp_path):
     assert report.main([str(run), "--out", str(out)]) == 0
     text = out.read_text()
     assert "](../runs/one/hausdorff_vs_sigma.png)" in text
+
+
+def test_sweep_spread_is_over_trials_not_over_settings():
+    """Two noise levels whose values differ by 100 and three trials that agree: the sd is 0
+    (pooling the settings would give about 55, bars far below zero)."""
+    rows = pd.DataFrame([{"method": "a", "k": "1", "pooled_trial": t, "sigma": s, "value": v}
+                         for t in range(3) for s, v in ((0.1, 0.0), (10.0, 100.0))])
+    stats = report.sweep_stats(rows, "k")
+    assert stats[["mean", "std", "count"]].values.tolist() == [[50.0, 0.0, 3]]

@@ -1,5 +1,5 @@
 """The shared runner: resume that verifies what it resumes, run directories it may use, checks
-before anything is written, per-silo fitting on any joblib backend (issues 17, 18, 20).
+before anything is written, per-silo fitting on any joblib backend.
 
 Each bad input is a row of a table: the input, and the error text or the result expected.
 """
@@ -426,7 +426,7 @@ def test_fit_per_silo_on_a_dask_cluster():
     data = [np.arange(j + 1.0) for j in range(4)]
     reference = fit_per_silo(_fit, data, trial, n_jobs=1)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         cfg = fake_cfg("x", n_jobs=2, parallel={"backend": "dask", "address": cluster.scheduler_address})
         with parallel_backend(cfg):
             fits = fit_per_silo(_fit, data, trial, n_jobs=2)

@@ -309,3 +309,16 @@ def test_claims_compare_spahm_with_each_baseline_at_each_noise_sd_against_the_sp
     assert judged[0].verdict == "does not hold"
     assert (judged[1].ours, judged[1].verdict) == ("7.30 +- 0.71", "holds")  # paper: 7.6
     assert judged[2].verdict == "not run here"  # no J sweep
+
+
+def test_headline_has_one_line_per_noise_level_and_J_with_the_spread_over_trials():
+    rows = pd.DataFrame([{"sigma_local": s, "J": J, "trial": t, "seed": 0, "method": m,
+                          "metric": "hausdorff", "value": base + t}
+                         for s, J, base in ((1.0, 20, 7.0), (1.0, 50, 6.0), (2.0, 20, 14.0))
+                         for m in ("spahm_kmeans", "kmeans_pooled") for t in (0, 1)])
+    lines = simulated.headline(rows).splitlines()
+    assert lines[0].startswith("Hausdorff distance to the true global atoms, mean +- sd over 2")
+    assert len(lines) == 2 + 3  # title, header, one line per (sd, J)
+    assert lines[2].split()[:4] == ["1", "20", "7.50", "+-"] and "(7.6)" in lines[2]  # paper
+    assert "(" not in lines[3].split("0.71", 1)[1]  # J = 50: the paper has no value there
+    assert lines[4].split()[:2] == ["2", "20"] and lines[4].count("+- 0.71") == 2

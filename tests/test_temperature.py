@@ -361,7 +361,8 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch):
     assert spahm[0, "compression_all"] == pytest.approx(spahm[0, "n_global_atoms"] / 30)
     out = tmp_path / "a"
     for f in ("metrics.csv", "timings.csv", "predictions.csv", "rmse.png", "nlpd.png",
-              "sensitivity.png", "predictions.png", "config.yaml", "provenance.json", "report.md"):
+              "sensitivity.png", "predictions.png", "budget.png", "map.png", "config.yaml",
+              "provenance.json", "report.md"):
         assert (out / f).is_file(), f
     pred = pd.read_csv(out / "predictions.csv")
     assert (pred.silo == "Chicago").all() and (pred.from_silo == "San Diego").all()
@@ -374,7 +375,10 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch):
     saved = OmegaConf.load(out / "config.yaml")
     paths = temperature.plot(load_results(out), out, saved)
     assert {p.name for p in paths} == {"rmse.png", "nlpd.png", "sensitivity.png",
-                                       "predictions.png"}
+                                       "predictions.png", "budget.png", "map.png"}
+    per_silo = df[df.method == temperature.SILO]
+    assert set(per_silo.model) == {"sgp50", "spahm"}
+    assert len(per_silo) == 2 * 2 * 2 * 5  # trials x models x (self, across) x silos
     text = temperature.report(load_results(out), saved)
     assert "5.509" in text and "Sensitivity (NOT used for choosing)" in text
     assert "chosen on each split's validation days" in text and "0.116" in text

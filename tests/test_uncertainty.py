@@ -137,8 +137,7 @@ def test_experiment_smoke(tmp_path):
 
     df = run_experiment(compose(SMOKE + [f"output_dir={tmp_path}"]), uncertainty)
     assert set(df.method) >= {"spahm_plain", "spahm_uncertainty", "oracle", "spahm_true"}
-    assert (tmp_path / "metrics.csv").exists() and (tmp_path / "uncertainty_vs_plain.png").exists()
-    assert (tmp_path / "provenance.json").exists()
+    assert (tmp_path / "uncertainty_vs_plain.png").stat().st_size > 1000
     text = uncertainty.report(load_results(tmp_path))
     assert "SPAHM (uncertainty-aware)" in text and "oracle" in text
     bad = compose(["experiment=uncertainty", "data.noisy_fraction=1.5",

@@ -26,6 +26,7 @@ Run: ``spahm-experiment experiment=mocap profile=quick`` (or ``profile=paper``).
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import fields
 from functools import cached_property
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 from sklearn.cluster import KMeans
+from sklearn.utils._param_validation import InvalidParameterError
 
 from experiments._runner import (
     ConfigError,
@@ -47,7 +49,7 @@ from experiments._runner import (
     summarise,
 )
 from experiments.mocap.claims import CLAIMS, PAPER, PAPER_LOCAL_STATES
-from experiments.mocap.config import INITS, PRIOR_COVARIANCES, SILOS, ModelCfg
+from experiments.mocap.config import SILOS, ModelCfg
 from spahm import match
 from spahm.adapters import get_adapter
 from spahm.metrics import ari, hamming, relabel
@@ -85,24 +87,21 @@ def validate(cfg):
         fail("silos", f"one of {list(SILOS)}")
     if not cfg.methods or not set(cfg.methods) <= set(LABELS):
         fail("methods", f"a non-empty subset of {list(LABELS)}")
-    for key in ("n_iter", "n_restarts", "n_init_states"):
-        if m[key] < 1:
-            fail(f"model.{key}", "a positive integer")
-    if m.n_states < 2:
-        fail("model.n_states", "an integer >= 2")
-    for key in ("gamma", "alpha", "n0", "prior_scale"):
-        if not m[key] > 0:
-            fail(f"model.{key}", "a positive number")
-    if m.kappa < 0:
-        fail("model.kappa", "a number >= 0")
-    if m.init not in INITS:
-        fail("model.init", f"one of {list(INITS)}")
-    if m.prior_covariance not in PRIOR_COVARIANCES:
-        fail("model.prior_covariance", f"one of {list(PRIOR_COVARIANCES)}")
-    if m.n_burnin is not None and not 0 <= m.n_burnin < m.n_iter:
+    # the model's own constraints (scikit-learn's parameter validation), named as config keys
+    params = OmegaConf.to_container(m, resolve=True)
+    try:
+        StickyHDPHMM(**params)._validate_params()
+    except InvalidParameterError as exc:
+        name = re.search(r"The '(\w+)' parameter", str(exc))
+        key = f"model.{name.group(1)}" if name else "model"
+        raise ConfigError(f"config key '{key}' = {OmegaConf.select(cfg, key)!r}: {exc}") from None
+    if m.n_burnin is not None and not m.n_burnin < m.n_iter:
         fail("model.n_burnin", "null or an integer in [0, n_iter)")
     if m.prior_dof is not None and not m.prior_dof > 11:
         fail("model.prior_dof", "null or a number > D - 1 = 11")
+    for key in ("alpha_kappa_prior", "rho_prior", "gamma_prior"):
+        if len(m[key]) != 2 or not all(v > 0 for v in m[key]):
+            fail(f"model.{key}", "two positive numbers")
     for key in ("k", "n_init"):
         if cfg.kmeans_matching[key] < 1:
             fail(f"kmeans_matching.{key}", "a positive integer")
@@ -250,7 +249,8 @@ class TrialContext:
         if uses_local:
             rows += [("time_s", self.local.parallel_wall_s + own_wall),
                      ("sequential_time_s", self.local.sequential_wall_s + own_wall),
-                     ("cpu_time_s", self.local.total_cpu_s + own_cpu)]
+                     ("cpu_time_s", self.local.total_cpu_s + own_cpu),
+                     ("critical_path_cpu_time_s", float(self.local.cpu_s.max()) + own_cpu)]
         return rows
 
 
@@ -268,7 +268,14 @@ def _local(ctx):
     for j, m in enumerate(ctx.local.models):
         rows += [(f"n_states:silo{j}", m.n_states_), (f"log_joint:silo{j}", m.log_joint_),
                  (f"merges:silo{j}", m.n_merges_.sum()), (f"splits:silo{j}", m.n_splits_.sum())]
+        rows += [(f"{name}:silo{j}", value) for name, value in _fit_summary(m)]
     return rows
+
+
+def _fit_summary(model):
+    """The kept sample's hyperparameters and the sweeps the fit ran (its stopping rule)."""
+    return [("hyper_alpha", model.alpha_), ("hyper_kappa", model.kappa_),
+            ("hyper_gamma", model.gamma_), ("sweeps", model.n_iter_)]
 
 
 def _kmeans(ctx):
@@ -289,7 +296,11 @@ def _spahm(ctx):
                                              random_state=ctx.trial.seed_for("spahm")))
     rows = ctx.scored("spahm", ctx.through([np.asarray(a) for a in result.assignments]),
                       wall, cpu)
-    return rows + [("n_states", result.n_global_atoms), ("fusion_time_s", wall)]
+    frames = [sum(len(ctx.data["sequences"][i]) for i in silo) for silo in ctx.data["silos"]]
+    return rows + [("n_states", result.n_global_atoms), ("fusion_time_s", wall),
+                   # the compute ratios if cost were proportional to frames (deterministic)
+                   ("compute_ratio_ideal_cpu", sum(frames) / sum(frames)),
+                   ("compute_ratio_ideal_critical_path", max(frames) / sum(frames))]
 
 
 def _full(ctx):
@@ -299,8 +310,9 @@ def _full(ctx):
     rows = ctx.scored("full", model.state_sequences_, uses_local=False)
     return rows + [("n_states", model.n_states_), ("log_joint", model.log_joint_),
                    ("merges", model.n_merges_.sum()), ("splits", model.n_splits_.sum()),
+                   *_fit_summary(model),
                    ("time_s", fits.parallel_wall_s), ("sequential_time_s", fits.parallel_wall_s),
-                   ("cpu_time_s", fits.total_cpu_s)]
+                   ("cpu_time_s", fits.total_cpu_s), ("critical_path_cpu_time_s", fits.total_cpu_s)]
 
 
 #: Method name -> function of the trial's context returning (metric, value) pairs.
@@ -317,14 +329,29 @@ def trial(cfg, setting, trial, prepared) -> list[dict]:
     return rows
 
 
+def canonical_states(segmentation):
+    """Relabel a segmentation (one int array per sequence) so states are numbered 0, 1, ...
+    in the order they first appear over the sequences: the same partition of the frames always
+    gets the same ids, whatever ids the method gave its states."""
+    flat = np.concatenate([np.asarray(z) for z in segmentation])
+    _, first = np.unique(flat, return_index=True)
+    order = np.unique(flat)[np.argsort(first)]
+    lookup = dict(zip(order.tolist(), range(order.size)))
+    return [np.array([lookup[v] for v in np.asarray(z).tolist()], dtype=np.int64)
+            for z in segmentation]
+
+
 def save_segmentations(path, data, segmentations):
     """Every frame's true behaviour and each method's state, one row per frame (a CSV written
-    atomically), so the segmentation figure can be redrawn without refitting."""
+    atomically), so the segmentation figure can be redrawn without refitting. States are
+    numbered in the order they first appear (:func:`canonical_states`), so a rerun with the
+    same config and seed writes the same bytes."""
     frames = []
+    canonical = {m: canonical_states(seg) for m, seg in segmentations.items()}
     for i, name in enumerate(data["names"]):
         cols = {"sequence": name, "frame": np.arange(len(data["labels"][i])),
                 "truth": data["labels"][i]}
-        cols.update({m: np.asarray(seg[i]) for m, seg in segmentations.items()})
+        cols.update({m: seg[i] for m, seg in canonical.items()})
         frames.append(pd.DataFrame(cols))
     atomic_write_csv(pd.concat(frames, ignore_index=True), path)
     atomic_write_text(Path(path).parent / BEHAVIOURS_FILE, "\n".join(data["behaviours"]) + "\n")
@@ -355,8 +382,9 @@ def plot(df, out_dir, cfg=None) -> list[Path]:
         path = out_dir / f"{metric}.png"
         _plots.bars_with_paper(_table(df, metric, methods), label, path,
                                paper={LABELS[m]: v for m, v in PAPER[metric].items()},
-                               title=_plots.title(cfg, f"Motion capture: {label}, all frames "
-                                                       f"({df.trial.nunique()} trials)"))
+                               title=_plots.title(cfg, f"Motion capture: {label}, all frames\n"
+                                                       f"bars: mean over {df.trial.nunique()} "
+                                                       "trials, error bars: +-1 sd over trials"))
         written.append(path)
     written += [p for p in (_plot_states(df, out_dir, cfg), _plot_per_sequence(df, out_dir))
                 if p is not None]
@@ -370,6 +398,8 @@ def _plot_states(df, out_dir, cfg):
     """Inferred number of states: every local model (per silo), SPAHM's global states and the
     full model, one dot per trial, beside the paper's 9 / 13 / 14."""
     from experiments import _plots
+
+    from matplotlib.ticker import MaxNLocator
 
     plt = _plots.plt
     groups = []
@@ -394,8 +424,10 @@ def _plot_states(df, out_dir, cfg):
     if truncation:
         ax.axhline(truncation, color="grey", ls=":", label=f"truncation K = {truncation}")
     ax.set_xticks(np.arange(len(groups)), [g[0] for g in groups], rotation=20, ha="right")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("number of states used")
-    ax.set_title(_plots.title(cfg, "Motion capture: inferred number of states"))
+    ax.set_title(_plots.title(cfg, "Motion capture: inferred number of states\n"
+                                   "one dot per trial (no error bars)"))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     path = out_dir / "states.png"
@@ -427,12 +459,15 @@ def _plot_per_sequence(df, out_dir):
                    width, yerr=np.nan_to_num(vals["std"]), capsize=2,
                    color=_plots.COLOURS[i % len(_plots.COLOURS)], label=LABELS[m])
         ax.set_xticks(np.arange(len(seqs)), seqs)
+        ax.set_xlabel("sequence (subject_trial)")
+        ax.tick_params(labelleft=True)  # both panels keep their y tick labels
         ax.set_ylabel(label + " (per sequence)")
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle("Motion capture: per-sequence segmentation quality (each sequence relabelled "
-                 "on its own)")
+                 f"on its own)\nbars: mean over {df.trial.nunique()} trials, error bars: +-1 sd "
+                 "over trials", fontsize=10)
     path = out_dir / "metrics_per_sequence.png"
     _plots.save_figure(fig, path)
     return path
@@ -475,6 +510,7 @@ def _plot_segmentations(csv_path, path):
         ax.set_title(f"sequence {name}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
     axes[-1].set_xlabel("frame")
+    fig.suptitle("Motion capture: segmentations of one trial (no error bars)", fontsize=9)
     names_file = Path(csv_path).parent / BEHAVIOURS_FILE
     behaviours = names_file.read_text().split() if names_file.is_file() else []
     if len(behaviours) < n_true:
@@ -491,7 +527,7 @@ def _plot_segmentations(csv_path, path):
 def relative_times(df):
     """Each method's timings divided by the full model's in the same trial, as rows
     ``<timing>`` -> ``<timing without _s>_rel_full`` (e.g. ``cpu_time_rel_full``)."""
-    timings = ("time_s", "sequential_time_s", "cpu_time_s")
+    timings = ("time_s", "sequential_time_s", "cpu_time_s", "critical_path_cpu_time_s")
     sub = df[df.metric.isin(timings)]
     if sub.empty or "full" not in set(sub.method):
         return df.iloc[0:0]
@@ -503,11 +539,28 @@ def relative_times(df):
     return rel
 
 
+#: Compute relative to the full model (derived from timings.csv, so metrics.csv stays
+#: byte-identical): both silos' CPU + the method's own step, and the critical path (the
+#: slowest silo's process CPU + the method's own step: the paper's setting, silos in
+#: parallel, robust to a loaded machine), each over the full model's CPU in the same trial.
+COMPUTE_RATIOS = {"cpu_time_rel_full": "compute_ratio_cpu",
+                  "critical_path_cpu_time_rel_full": "compute_ratio_critical_path"}
+
+
+def compute_ratios(df):
+    """Rows ``compute_ratio_cpu`` and ``compute_ratio_critical_path`` of every method built on
+    the local models, per trial (from the timings in ``df``)."""
+    rel = relative_times(df)
+    rel = rel[rel.metric.isin(list(COMPUTE_RATIOS)) & (rel.method != "full")].copy()
+    rel["metric"] = rel["metric"].map(COMPUTE_RATIOS)
+    return rel
+
+
 def report(df, cfg=None) -> str:
     """Markdown: our metrics (mean +- sd over trials) beside the paper's, states per silo,
     compute relative to the full model, and the paper's claims checked."""
     methods = _methods(df)
-    df = pd.concat([df, relative_times(df)], ignore_index=True)
+    df = pd.concat([df, relative_times(df), compute_ratios(df)], ignore_index=True)
     stats = summarise(df, None, ["method", "metric"]).set_index(["method", "metric"]).sort_index()
     n = int(df.trial.nunique())
 
@@ -522,14 +575,29 @@ def report(df, cfg=None) -> str:
         return "-" if v is None else f"{v:g}"
 
     lines = [f"### Motion capture: segmentation of all frames, ours over {n} trials (paper)", "",
-             "| method | 1 - Hamming | ARI | states | CPU / full | wall / full (silos in "
-             "parallel) |", "|---|---|---|---|---|---|"]
+             "| method | 1 - Hamming | ARI | states | CPU / full | critical-path CPU / full | "
+             "wall / full (silos in parallel) |", "|---|---|---|---|---|---|---|"]
     for m in methods:
         lines.append(
             f"| {LABELS[m]} | {cell(m, 'accuracy')} ({paper('accuracy', m)}) | "
             f"{cell(m, 'ari')} ({paper('ari', m)}) | {cell(m, 'n_states', 1)} "
             f"({paper('n_states', m)}) | {cell(m, 'cpu_time_rel_full')} | "
-            f"{cell(m, 'time_rel_full')} |")
+            f"{cell(m, 'critical_path_cpu_time_rel_full')} | {cell(m, 'time_rel_full')} |")
+    ideal = [(k, means_of(stats, ("spahm", k))) for k in
+             ("compute_ratio_ideal_cpu", "compute_ratio_ideal_critical_path")]
+    if not np.isnan(ideal[0][1]):
+        lines += ["", f"Compute if cost were proportional to frames: CPU {ideal[0][1]:.2f} x, "
+                      f"critical path {ideal[1][1]:.2f} x the full model's."]
+    hyper = [k for k in ("hyper_alpha", "hyper_kappa", "hyper_gamma", "sweeps")
+             if ("full", k) in stats.index]
+    if hyper:
+        silos = sorted({k.split(":")[1] for (mm, k) in stats.index
+                        if mm == "local" and k.startswith("hyper_alpha:")})
+        lines += ["", "Kept samples' hyperparameters and sweeps run (mean +- sd over trials): "
+                  + "; ".join(f"{who} " + ", ".join(f"{k.replace('hyper_', '')} "
+                                                    f"{cell(m, k + sfx, 2)}" for k in hyper)
+                              for who, m, sfx in [(f"local {s}", "local", f":{s}") for s in silos]
+                              + [("full", "full", "")]) + "."]
     local_states = sorted(k for (mm, k) in stats.index if mm == "local" and k.startswith("n_states:"))
     if local_states:
         per_trial = df[(df.method == "local") & df.metric.isin(local_states)]
@@ -544,6 +612,10 @@ def report(df, cfg=None) -> str:
                   f"full model {cell('full', 'n_states', 1)}."]
     means = stats["mean"]
     cpu = {m: means[(m, "cpu_time_s")] for m in methods if (m, "cpu_time_s") in means.index}
+    if cpu:
+        lines += ["", "Compute: `cpu_time_s` sums the silos' process CPU and the method's own "
+                  "step; the critical path takes the slowest silo's instead (silos fit in "
+                  "parallel, the paper's setting); wall times depend on the machine's load."]
     if cpu:
         fusion = means.get(("spahm", "fusion_time_s"), np.nan)
         lines += ["", "Mean compute: " + ", ".join(
@@ -562,3 +634,7 @@ def report(df, cfg=None) -> str:
                 f"{cell(m, 'accuracy:' + s)} / {cell(m, 'ari:' + s)}" for s in seqs) + " |")
     lines += ["", CLAIMS.section(df).rstrip()]
     return "\n".join(lines) + "\n"
+
+
+def means_of(stats, key):
+    return stats["mean"].get(key, np.nan)

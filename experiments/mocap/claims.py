@@ -30,23 +30,40 @@ def _ordering(metric):
     return judge
 
 
+def _per_trial(df, metric, method):
+    sub = df[(df.metric == metric) & (df.method == method)]
+    return sub.set_index("trial")["value"]
+
+
 def _compute(df):
-    cpu = df[df.metric == "cpu_time_s"].pivot_table(index="trial", columns="method",
-                                                    values="value")
-    if not {"spahm", "full"} <= set(cpu.columns):
-        return absent("no CPU times of SPAHM and the full model")
-    ratio = (cpu["spahm"] / cpu["full"]).to_numpy()
+    """Judged on the critical path, the paper's setting (silos fit in parallel): the slowest
+    silo's process CPU + fusion over the full model's CPU, per trial; both silos' CPU + fusion
+    and the ratios if cost were proportional to frames are shown beside it."""
+    full = _per_trial(df, "cpu_time_s", "full")
+    path = _per_trial(df, "critical_path_cpu_time_s", "spahm")
+    if full.empty or path.empty:
+        return absent("no critical-path CPU times of SPAHM and the full model")
+    ratio = (path / full).dropna().to_numpy()
+    both = (_per_trial(df, "cpu_time_s", "spahm") / full).dropna().to_numpy()
     sd = ratio.std(ddof=1) if len(ratio) > 1 else 0.0
-    return Judgement(f"CPU {ratio.mean():.2f} +- {sd:.2f} x the full model's",
+    ideal = stats(df, "spahm", "compute_ratio_ideal_critical_path")[0]
+    return Judgement(f"critical path (slowest silo's CPU + fusion) {ratio.mean():.2f} +- "
+                     f"{sd:.2f} x the full model's CPU; both silos {both.mean():.2f} x; "
+                     f"by frames {ideal:.2f} x",
                      HOLDS if ratio.mean() + sd < PAPER_COMPUTE else FAILS)
 
 
 def _states(df):
-    local, fused = stats(df, "local", "n_states"), stats(df, "spahm", "n_states")
-    if math.isnan(fused[0]):
-        return absent("SPAHM not run")
-    return Judgement(f"{local[0]:.1f} local states in all -> {fused[0]:.1f} +- {fused[1]:.1f}",
-                     close(fused[0], PAPER["n_states"]["spahm"]))
+    """Each subject's local states and SPAHM's global states, each within 15 % of the paper's
+    9, 13 and 14."""
+    local = [stats(df, "local", f"n_states:silo{j}") for j in range(len(PAPER_LOCAL_STATES))]
+    fused = stats(df, "spahm", "n_states")
+    if math.isnan(fused[0]) or any(math.isnan(v[0]) for v in local):
+        return absent("SPAHM or the local models not run")
+    verdicts = [close(v[0], p) for v, p in zip(local, PAPER_LOCAL_STATES)]
+    verdicts.append(close(fused[0], PAPER["n_states"]["spahm"]))
+    return Judgement(" + ".join(f"{v[0]:.1f}" for v in local) + f" -> {fused[0]:.1f} +- "
+                     f"{fused[1]:.1f}", HOLDS if all(v == HOLDS for v in verdicts) else FAILS)
 
 
 def _paper(metric):
@@ -57,7 +74,8 @@ CLAIMS = AppClaims("mocap", runs=(("paper", ""),), claims=(
     Claim("1 - Hamming: local < k-means matching < SPAHM < full HDP-HMM", _paper("accuracy"),
           _ordering("accuracy")),
     Claim("ARI: the same ordering", _paper("ari"), _ordering("ari")),
-    Claim("SPAHM needs under half the full model's compute", "under half", _compute),
+    Claim("SPAHM needs under half the full model's compute (judged on the critical path: "
+          "silos in parallel)", "under half", _compute),
     Claim(f"Local models with {PAPER_LOCAL_STATES[0]} and {PAPER_LOCAL_STATES[1]} states fused "
           f"into {PAPER['n_states']['spahm']} global states",
           f"{' + '.join(map(str, PAPER_LOCAL_STATES))} -> {PAPER['n_states']['spahm']}", _states),

@@ -1,4 +1,4 @@
-"""Neural-network fusion (beyond the paper, issue 19): PFNM with SPAHM's core.
+"""Neural-network fusion (beyond the paper): PFNM with SPAHM's core.
 
 Data: scikit-learn's digits (1,797 8x8 images, 10 classes, bundled with scikit-learn; pixels
 divided by 16). Per trial, a stratified test split (``data.test_fraction``) is held out; the

@@ -1,4 +1,4 @@
-"""Structured configs of the networks experiment (beyond the paper, issue 19), registered in
+"""Structured configs of the networks experiment (beyond the paper), registered in
 Hydra's ConfigStore; ``conf/experiment/networks.yaml`` lists them in its defaults, so Hydra
 checks types and unknown keys. Ranges ("positive") are checked in
 :func:`experiments.networks.validate`.

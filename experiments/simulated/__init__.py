@@ -29,9 +29,9 @@ from spahm import match
 from spahm.metrics import hausdorff
 
 from .claims import (CLAIMS, PAPER_HYPER, PAPER_HYPER_RANGE, PAPER_HYPER_SIGMAS, PAPER_J,
-                     PAPER_J_BASELINE_RANGE, PAPER_SIGMA)
+                     PAPER_J0, PAPER_J_BASELINE_RANGE, PAPER_SIGMA)
 from .config import ALGORITHMS, CENTROIDS_K, INITS
-from .kmeans import local_kmeans, pooled_kmeans
+from .kmeans import local_atoms, local_kmeans, pooled_kmeans
 
 LABELS = {
     "spahm_true": "SPAHM (true local atoms)",
@@ -184,8 +184,8 @@ class _Trial:
             self._local[init] = fits
             # How well the local k-means recovered each silo's own atoms (SPAHM's input).
             self.diagnostics.append((f"local_kmeans_{init}", "hausdorff_to_local_atoms", np.mean(
-                [hausdorff(m.cluster_centers_, a)
-                 for m, a in zip(fits.models, self.problem["local_atoms"])])))
+                [hausdorff(found.atoms, a)
+                 for found, a in zip(local_atoms(fits), self.problem["local_atoms"])])))
         return self._local[init]
 
     def spahm(self, atoms, fits=None):
@@ -231,7 +231,7 @@ def _spahm_true(t):
 
 def _spahm_kmeans(t, init=None):
     fits = t.local(init or t.cfg.model.init)
-    return t.spahm([m.cluster_centers_ for m in fits.models], fits)
+    return t.spahm([found.atoms for found in local_atoms(fits)], fits)
 
 
 def _kmeans_pooled(t):
@@ -247,7 +247,7 @@ def _kmeans_centroids(t):
     local = t.local(t.cfg.model.init)
     k = t.cfg.data.L if t.cfg.model.centroids_k == "L" else len(t.truth)
     with stopwatch() as elapsed:
-        rows, fits = t.pooled(np.vstack([m.cluster_centers_ for m in local.models]), k,
+        rows, fits = t.pooled(np.vstack([found.atoms for found in local_atoms(local)]), k,
                               "centroids")
     return rows + [("time_s", elapsed() + local.parallel_wall_s),
                    ("cpu_time_s", fits.total_cpu_s + local.total_cpu_s)]
@@ -409,6 +409,44 @@ def report(df, cfg=None) -> str:
              "", CLAIMS.section(df).rstrip(),
              "", *_hyperparameter_table(df, J0, cfg), "", *_local_kmeans_table(df)]
     return "\n".join(lines) + "\n"
+
+
+#: Short method names for the text headline.
+SHORT = {"spahm_true": "SPAHM, true atoms", "spahm_kmeans": "SPAHM, k-means atoms",
+         "spahm_kmeans_maximin": "SPAHM, farthest-first", "kmeans_pooled": "k-means, pooled",
+         "kmeans_centroids": "k-means, centroids"}
+
+
+def headline(df, cfg=None) -> str:
+    """The run's headline as the paper's Fig. 2 reads: Hausdorff distance per noise sd and J,
+    every method's mean +- sd over trials, the paper's value (J = 20) in parentheses."""
+    stats = trial_stats(df, "hausdorff")
+    methods = _methods_in(stats)
+    if not methods:
+        return ""
+    cells = stats.set_index(["sigma_local", "J", "method"])
+    paper = {(s, m): PAPER_SIGMA[m][i] for i, s in enumerate(PAPER_SIGMA["sigma_local"])
+             for m in PAPER_SIGMA if m != "sigma_local"}
+    rows = []
+    for s, J in sorted({(s, J) for s, J, _ in cells.index}):
+        row = [f"{s:g}", f"{J}"]
+        for m in methods:
+            if (s, J, m) not in cells.index:
+                row.append("-")
+                continue
+            r = cells.loc[(s, J, m)]
+            value = paper.get((s, m)) if J == PAPER_J0 else None
+            row.append(mean_sd(r["mean"], r["std"], int(r["count"]))
+                       + (f" ({value:g})" if value is not None else ""))
+        rows.append(row)
+    header = ["sd", "J"] + [SHORT.get(m, m) for m in methods]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    counts = stats["count"]
+    n = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
+    lines = [f"Hausdorff distance to the true global atoms, mean +- sd over {n} trials "
+             f"(paper's Fig. 2 at J = {PAPER_J0} in parentheses):", "  " + fmt.format(*header)]
+    return "\n".join(lines + ["  " + fmt.format(*row) for row in rows])
 
 
 def hyperparameter_errors(df, J0):

@@ -12,6 +12,7 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from experiments._runner import fit_per_silo
+from spahm.adapters import extract
 
 from .config import INITS
 
@@ -71,6 +72,12 @@ def fit_kmeans(x, k, seed, init="k-means++", n_init=8, max_iter=300, algorithm="
                        algorithm=algorithm).fit(x)
                 for _ in range(n_init))
         return min(fits, key=lambda m: m.inertia_)
+
+
+def local_atoms(fits, data=None):
+    """Each silo's atoms through spahm's KMeans adapter (the library's one extraction path),
+    and with each silo's ``data`` their variances: a list of ``spahm.adapters.LocalAtoms``."""
+    return extract(fits.models, data, use_variances=data is not None)[1]
 
 
 def _fit_silo(job, seed):

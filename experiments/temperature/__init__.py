@@ -70,7 +70,7 @@ from experiments.temperature.tables import GRID, KIND, LABELS, SILO, VALIDATION,
 from spahm import match
 from spahm.models.sparse_gp import LocalSparseGP, SparseGPAdapter, Standardizer, silo_summary
 
-__all__ = ["LABELS", "KIND", "validate", "prepare", "settings", "trial", "plot", "report"]
+__all__ = ["LABELS", "KIND", "SILO", "validate", "prepare", "settings", "trial", "plot", "report"]
 
 # GPy announces every model it builds at INFO level; Hydra shows INFO. Keep its warnings.
 for _name in ("GP", "sparse gp"):

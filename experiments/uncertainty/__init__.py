@@ -1,4 +1,4 @@
-"""Uncertainty-aware fusion on simulated data (beyond the paper, issue 7).
+"""Uncertainty-aware fusion on simulated data (beyond the paper).
 
 Global and local atoms are sampled as in :mod:`experiments.simulated` (its ``sample_atoms``,
 same settings). The silos then differ in size and noise: a share ``noisy_fraction`` of them
@@ -33,10 +33,9 @@ from experiments import _plots
 from experiments._runner import ConfigError, mean_sd, run_methods, stopwatch, summarise
 from experiments.simulated import (check_methods, check_positive, sample_atoms, sample_mixture,
                                    trial_stats, validate_atoms)
-from experiments.simulated.kmeans import local_kmeans
+from experiments.simulated.kmeans import local_atoms, local_kmeans
 from experiments.uncertainty.claims import CLAIMS
 from spahm import match
-from spahm.adapters import centroid_variances
 from spahm.metrics import hausdorff
 
 LABELS = {"spahm_plain": "SPAHM (plain)",
@@ -113,10 +112,9 @@ class _Trial:
         return self._fits
 
     def centroids(self):
-        models = self.fits.models
-        return ([m.cluster_centers_ for m in models],
-                [centroid_variances(x, m.labels_, m.cluster_centers_)
-                 for x, m in zip(self.data, models)])
+        """Each silo's centroids and their variances, through spahm's KMeans adapter."""
+        found = local_atoms(self.fits, self.data)
+        return [f.atoms for f in found], [f.variances for f in found]
 
     def fuse(self, atoms, variances=None, local_time=0.0, local_cpu=0.0):
         kwargs = OmegaConf.to_container(self.cfg.fusion, resolve=True)
@@ -181,8 +179,7 @@ def trial(cfg, setting, trial, prepared=None):
                       float(np.mean([np.sqrt(v).mean() for v, n in zip(variances, t.noisy) if n]))
                       if t.noisy.any() else float("nan")))
         extra.append(("local_kmeans", "hausdorff_to_local_atoms", float(np.mean(
-            [hausdorff(m.cluster_centers_, a)
-             for m, a in zip(t.fits.models, t.problem["local_atoms"])]))))
+            [hausdorff(f.atoms, a) for f, a in zip(local_atoms(t.fits), t.problem["local_atoms"])]))))
     return rows + [{"method": m, "metric": k, "value": float(v)} for m, k, v in extra]
 
 

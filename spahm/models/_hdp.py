@@ -146,19 +146,25 @@ def _log_rising(a, n):
     return np.where(n > 0, gammaln(a + n) - gammaln(a), 0.0)
 
 
-def transition_log_marginal(counts, beta, alpha, kappa):
+def transition_log_marginal(counts, beta, alpha, kappa, beta_sum=None):
     """``log p(z | beta)`` with the transition rows and the initial distribution integrated
     out: a Dirichlet-multinomial per row, row ``j < K`` with concentration
     ``alpha * beta + kappa * e_j``, the first-state row ``K`` with ``alpha * beta``.
-    Returns one value per row, (K + 1,)."""
+    Returns one value per row, (K + 1,).
+
+    ``counts`` and ``beta`` may be restricted to a subset of the states that holds every
+    transition (the others' rows and columns are zero and add nothing); ``beta_sum`` is then
+    the sum of the whole ``beta`` (default: ``beta.sum()``)."""
     K = beta.shape[0]
+    beta_sum = beta.sum() if beta_sum is None else beta_sum
     conc = np.vstack([alpha * beta[None, :] + kappa * np.eye(K), alpha * beta[None, :]])
-    total = conc.sum(axis=1)
+    total = np.append(np.full(K, alpha * beta_sum + kappa), alpha * beta_sum)
     return (gammaln(total) - gammaln(total + counts.sum(axis=1))
             + _log_rising(conc, counts).sum(axis=1))
 
 
-def merge_gains(n, sum_x, sum_xx, counts, beta, prior, alpha, kappa, pairs=None):
+def merge_gains(n, sum_x, sum_xx, counts, beta, prior, alpha, kappa, pairs=None,
+                beta_sum=None):
     """Change of the collapsed ``log p(x, z | beta)`` if state ``j`` were merged into ``i``,
     for every pair of used states ``i < j`` (or the given ``pairs``, a tuple of two int
     arrays).
@@ -166,6 +172,8 @@ def merge_gains(n, sum_x, sum_xx, counts, beta, prior, alpha, kappa, pairs=None)
     Merging relabels ``j``'s frames as ``i``, adds ``beta_j`` to ``beta_i``, and merges rows
     and columns ``i`` and ``j`` of the transition counts (``i -> j``, ``j -> i`` and
     ``j -> j`` become self-transitions of ``i``). Only the terms that change are computed.
+    The arrays may be restricted to the states holding frames, with ``beta_sum`` the sum of
+    the whole ``beta`` (as :func:`transition_log_marginal`).
 
     Returns
     -------
@@ -173,6 +181,7 @@ def merge_gains(n, sum_x, sum_xx, counts, beta, prior, alpha, kappa, pairs=None)
     gain : ndarray (P,)
     """
     K = beta.shape[0]
+    beta_sum = beta.sum() if beta_sum is None else beta_sum
     if pairs is None:
         used = np.flatnonzero(n > 0)
         i, j = (used[idx] for idx in np.triu_indices(used.size, k=1))
@@ -185,7 +194,7 @@ def merge_gains(n, sum_x, sum_xx, counts, beta, prior, alpha, kappa, pairs=None)
     merged = niw_log_marginal(prior, n[i] + n[j], sum_x[i] + sum_x[j], sum_xx[i] + sum_xx[j])
     gain = merged - emit[i] - emit[j]
     # transitions, rows other than i and j (and the first-state row K): columns i, j merge
-    rows = transition_log_marginal(counts, beta, alpha, kappa)
+    rows = transition_log_marginal(counts, beta, alpha, kappa, beta_sum)
     conc = np.vstack([alpha * beta[None, :] + kappa * np.eye(K), alpha * beta[None, :]])
     cell = _log_rising(conc, counts)  # (K + 1, K)
     other = (_log_rising(conc[:, i] + conc[:, j], counts[:, i] + counts[:, j])
@@ -201,7 +210,7 @@ def merge_gains(n, sum_x, sum_xx, counts, beta, prior, alpha, kappa, pairs=None)
     keep = np.ones(row.shape, dtype=bool)
     keep[pair, i] = False
     keep[pair, j] = False
-    total = alpha * beta.sum() + kappa
+    total = alpha * beta_sum + kappa
     merged_row = (gammaln(total) - gammaln(total + row.sum(axis=1))
                   + np.where(keep, _log_rising(row_conc, row), 0.0).sum(axis=1)
                   + _log_rising(alpha * (beta[i] + beta[j]) + kappa, self_count))
