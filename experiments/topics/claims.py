@@ -56,18 +56,19 @@ def _n_topics(df):
 
 
 def _time(df):
-    # Gaussian LDA may be run over several invocations (its chains resume from checkpoints),
-    # so its time is the per-sweep cost times the sweeps of every chain.
+    # Gaussian LDA may be run over several invocations (its chains resume from checkpoints)
+    # or stop at a time budget, so its time is the per-sweep cost times the sweeps every chain
+    # did.
     st = stats(df, "spahm", "time_s")
-    sweep, done = stats(df, "gaussian_lda", "sweep_time_s"), stats(df, "gaussian_lda",
-                                                                   "sweeps_done")
-    if math.isnan(st[0]) or math.isnan(sweep[0]) or math.isnan(done[0]):
+    sweep = stats(df, "gaussian_lda", "sweep_time_s")
+    chains = sorted(df[(df.method == "gaussian_lda")
+                       & df.metric.str.startswith("sweeps_done_chain")].metric.unique())
+    sweeps = sum(stats(df, "gaussian_lda", c)[0] for c in chains)
+    if math.isnan(st[0]) or math.isnan(sweep[0]) or not chains:
         return absent("SPAHM or Gaussian LDA not run")
-    chains = max(df[(df.method == "gaussian_lda")
-                    & df.metric.str.startswith("sweeps_done_chain")].metric.nunique(), 1)
-    total = sweep[0] * done[0] * chains
-    return Judgement(f"{st[0]:.1f} s vs {total / 60:.0f} min ({chains} chains x "
-                     f"{done[0]:.0f} sweeps x {sweep[0]:.1f} s)",
+    total = sweep[0] * sweeps
+    return Judgement(f"{st[0]:.1f} s vs {total / 60:.0f} min ({sweeps:.0f} sweeps of "
+                     f"{len(chains)} chains x {sweep[0]:.1f} s)",
                      overall([compare(st, (total, 0.0), False)]))
 
 
