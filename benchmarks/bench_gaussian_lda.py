@@ -40,7 +40,8 @@ def _corpus(profile, overrides=()):
     register_configs()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="config",
-                      overrides=["experiment=topics", f"profile={profile}", *overrides])
+                      overrides=["experiment=topics", f"profile={profile}",
+                                 "data.intervocab_dir=null", *overrides])   # no coherence here
     return cfg, topics.prepare(cfg)
 
 

@@ -14,17 +14,17 @@ paper's 2019 downloads cannot be known here).
 against its listed sha256 before anything is written, and records the listed source, commit
 and title beside the sums.
 
-Reference corpus for UCI coherence: the paper used S. Lahiri's Gutenberg corpus (about 3,000
-English books; "Complexity of Word Collocation Networks", ACL SRW 2014), distributed by its
-author. Install it (or any folder of plain-text books) with ``reference --from DIR``, or fetch
-chosen Gutenberg IDs with ``reference --ids ...``; it lands in ``<target>/reference/``.
+Another coherence reference (the experiment's ``data.reference_dir``): any folder of plain-text
+books with ``reference --from DIR``, or chosen Gutenberg IDs with ``reference --ids ...``; it
+lands in ``<target>/reference/``. The paper's headline reference, S. Lahiri's corpus, has its
+own script with a checksum for every book: ``python -m data_scripts.lahiri``.
 
 Usage::
 
     python -m data_scripts.gutenberg                            # the 40 books, canonical URLs
     python -m data_scripts.gutenberg --from DIR                 # DIR holds pg<id>.txt / <id>.txt ...
     python -m data_scripts.gutenberg --from ../shared/data/gutenberg40   # + MANIFEST.tsv, checked
-    python -m data_scripts.gutenberg reference --from DIR       # e.g. Lahiri's corpus, unpacked
+    python -m data_scripts.gutenberg reference --from DIR       # any folder of books
     python -m data_scripts.gutenberg reference --ids 1342 84    # Gutenberg books by ID
     python -m data_scripts.gutenberg --verify data/gutenberg/books/MANIFEST.json
 
@@ -204,7 +204,7 @@ def main(argv=None) -> int:
         else:
             ids = args.ids or (BOOK_IDS if args.what == "books" else None)
             if ids is None:
-                raise InstallError("reference: give --from DIR (e.g. Lahiri's Gutenberg corpus) "
+                raise InstallError("reference: give --from DIR (a folder of books) "
                                    "or --ids ID ...")
             items = []
             for book_id in ids:

@@ -124,55 +124,7 @@ def test_load_glove_keeps_requested_words(tmp_path):
     np.testing.assert_allclose(vecs, [[1, 2], [-1, 0.5]])
 
 
-# ---------------------------------------------------------------------------- coherence
-# Toy reference corpus; every text is shorter than gensim's window (10), so each is one window
-# and the sliding-window probabilities are document frequencies:
-#   d1 = a b c,  d2 = a b,  d3 = c d,  d4 = a
-# N = 4; N_a = 3, N_b = 2, N_c = 2, N_d = 1; N_ab = 2, N_ac = 1, N_bc = 1, N_cd = 1, N_ad = 0.
-TOY = ["A b, c.", "a B", "c d!", "a"]
-EPS = 1e-12  # gensim's epsilon inside the logarithms
-
-
-def test_authors_tokenizer_is_countvectorizers_on_lowercased_text():
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    raw = "Don't PANIC: 42 stars, x-ray Moon's a b"
-    assert text.authors_tokenize([raw]) == [["don", "t", "panic", "stars", "x", "ray", "moon",
-                                             "s", "a", "b"]]
-    tok = CountVectorizer(token_pattern=r"\b[a-zA-Z]+\b").build_tokenizer()
-    assert text.authors_tokenize([raw])[0] == tok(raw.lower())
-
-
-def test_gensim_uci_npmi_umass_by_hand():
-    ref = text.ReferenceCorpus(TOY, "toy")
-    got = ref.score([["a", "b", "c"]], topn=[3, 2])
-    p = {"a": 3 / 4, "b": 2 / 4, "c": 2 / 4}
-    joint = {("a", "b"): 2 / 4, ("a", "c"): 1 / 4, ("b", "c"): 1 / 4}
-    pmi = {k: math.log((v + EPS) / (p[k[0]] * p[k[1]])) for k, v in joint.items()}
-    npmi = {k: pmi[k] / -math.log(joint[k] + EPS) for k in joint}
-    # UCI / NPMI: mean over the unordered pairs (gensim scores both orders, same value)
-    assert got[("uci", 3)][0] == pytest.approx(np.mean(list(pmi.values())))
-    assert got[("npmi", 3)][0] == pytest.approx(np.mean(list(npmi.values())))
-    assert got[("uci", 2)][0] == pytest.approx(pmi[("a", "b")])
-    # UMass: pairs (later word, earlier word), log((D(w_i, w_j) / N + eps) / (D(w_j) / N))
-    umass = [math.log((2 / 4 + EPS) / (3 / 4)),      # b | a
-             math.log((1 / 4 + EPS) / (3 / 4)),      # c | a
-             math.log((1 / 4 + EPS) / (2 / 4))]      # c | b
-    assert got[("umass", 3)][0] == pytest.approx(np.mean(umass))
-    assert got[("umass", 2)][0] == pytest.approx(umass[0])
-
-
-def test_scoring_refuses_words_gensim_would_drop_and_short_topics():
-    ref = text.ReferenceCorpus(TOY, "toy")
-    assert ref.knows(["a", "zzz", "d"]).tolist() == [True, False, True]
-    with pytest.raises(ValueError, match="zzz"):
-        ref.score([["a", "zzz"]], topn=[2])
-    with pytest.raises(ValueError, match="fewer than 3"):
-        ref.score([["a", "b", "c"], ["a", "b"]], topn=[3])
-    with pytest.raises(ValueError, match="no text"):
-        text.ReferenceCorpus(["42 !", ""], "empty")
-
-
+# ---------------------------------------------------------------------------- topic sets
 def test_diversity_and_distinct_topics():
     topics = [["a", "b"], ["b", "a"], ["c", "d"], ["a", "b"]]
     assert text.topic_diversity(topics) == pytest.approx(4 / 8)

@@ -28,6 +28,7 @@ class DataCfg:
     reference_dir: Optional[str] = None       # coherence reference, one file per document
     reference_script: str = "gutenberg reference"
     reference: List[str] = field(default_factory=list)   # NLTK corpora as reference
+    intervocab_dir: Optional[str] = None      # S. Lahiri's corpus (data_scripts/lahiri.py)
     max_silos: Optional[int] = None
     min_count: int = 5
 
@@ -70,7 +71,7 @@ class GaussianLDACfg:
     nu0: Optional[float] = None
     psi0_scale: float = 0.5
     init: str = "random"
-    rank_words_by: str = "density"
+    rank_words_by: str = "density"          # density | euclidean | count
 
 
 @dataclass
@@ -83,7 +84,7 @@ class LDACfg:
 @dataclass
 class CoherenceCfg:
     topn: List[int] = field(default_factory=lambda: [10, 20])
-    window: int = 10                          # gensim's c_uci / c_npmi sliding window
+    cache_dir: str = "data/cache/topics_reference"   # the intervocab reference's counts
     measures: List[str] = field(default_factory=lambda: ["c_uci", "u_mass", "c_npmi"])
 
 

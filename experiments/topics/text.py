@@ -1,4 +1,4 @@
-"""Text processing for the topic-model application: corpora, tokens, embeddings, coherence.
+"""Text processing for the topic-model application: corpora, tokens, embeddings, topic sets.
 
 - Corpora: plain-text folders (one file per silo) and NLTK data packages, read straight from
   the installed zips (or unpacked folders); ``nltk.download`` is never called.
@@ -6,10 +6,8 @@
   words and the archaic / filler words of the paper (:data:`EXTRA_STOPWORDS`).
 - Embeddings: positive PMI of word-context counts in a symmetric window, context
   distribution smoothed (Levy, Goldberg and Dagan 2015), reduced by truncated SVD; or GloVe.
-- Quality of a topic's top words on a reference corpus, scored as the authors did: gensim's
-  ``CoherenceModel`` (UCI / PMI, Newman et al. 2010; UMass, Mimno et al. 2011; NPMI, Bouma
-  2009) on texts tokenised by ``\\b[a-zA-Z]+\\b``; topic diversity (share of unique top
-  words; Dieng, Ruiz and Blei 2020) and distinct topics.
+- Topic sets: topic diversity (share of unique top words; Dieng, Ruiz and Blei 2020) and
+  distinct topics. Coherence: :mod:`experiments.topics.coherence`.
 """
 from __future__ import annotations
 
@@ -31,7 +29,7 @@ _WORD = re.compile(r"[a-z]+")
 
 
 # ---------------------------------------------------------------------------- reading corpora
-def _decode(raw: bytes) -> str:
+def decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -53,7 +51,7 @@ def iter_text_dir(folder, pattern="*"):
     folder = Path(folder)
     files = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
     for p in files:
-        yield p.name, _decode(p.read_bytes())
+        yield p.name, decode(p.read_bytes())
 
 
 def _nltk_members(root, name):
@@ -96,7 +94,7 @@ def read_nltk_corpus(root, name) -> dict:
         base = member.rsplit("/", 1)[-1]
         if base in _NLTK_SKIP or base.startswith("."):
             continue
-        text = _decode(raw)
+        text = decode(raw)
         if name == "brown":
             text = " ".join(tok.rsplit("/", 1)[0] for tok in text.split())
         docs[member] = text
@@ -108,7 +106,7 @@ def brown_categories(root) -> dict:
     for member, raw in _nltk_members(root, "brown"):
         if member.rsplit("/", 1)[-1] == "cats.txt":
             cats = {}
-            for line in _decode(raw).splitlines():
+            for line in decode(raw).splitlines():
                 parts = line.split()
                 if len(parts) >= 2:
                     cats[parts[0]] = parts[1]
@@ -122,7 +120,7 @@ def load_stopwords(root=None) -> frozenset:
     if root is not None:
         for member, raw in _nltk_members(root, "stopwords"):
             if member.rsplit("/", 1)[-1] == "english":
-                words.update(w.strip() for w in _decode(raw).split() if w.strip())
+                words.update(w.strip() for w in decode(raw).split() if w.strip())
                 break
         else:
             raise FileNotFoundError(f"stopwords/english not found under {root}")
@@ -247,81 +245,7 @@ def load_glove(path, vocabulary=None) -> tuple:
     return words, np.vstack(rows)
 
 
-# ---------------------------------------------------------------------------- coherence
-#: The authors' tokeniser for the coherence reference (their notebook: scikit-learn's
-#: ``CountVectorizer(token_pattern=r'\b[a-zA-Z]+\b').build_tokenizer()`` on lowercased text).
-AUTHORS_TOKEN_PATTERN = r"\b[a-zA-Z]+\b"
-#: gensim's names of the measures, and ours in the CSV.
-MEASURES = {"c_uci": "uci", "u_mass": "umass", "c_npmi": "npmi"}
-
-
-def authors_tokenize(texts) -> list:
-    """Every text lowercased and split by :data:`AUTHORS_TOKEN_PATTERN` (stop words kept)."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    tokenizer = CountVectorizer(token_pattern=AUTHORS_TOKEN_PATTERN).build_tokenizer()
-    return [tokenizer(t.lower()) for t in texts]
-
-
-class ReferenceCorpus:
-    """A coherence reference as the authors built it: one text per document, tokenised by
-    :func:`authors_tokenize`, a gensim ``Dictionary`` of those texts and its bag of words.
-
-    :meth:`score` runs gensim's ``CoherenceModel`` on it.
-    """
-
-    def __init__(self, texts, name=""):
-        from gensim.corpora import Dictionary
-
-        self.texts = [t for t in authors_tokenize(texts) if t]
-        if not self.texts:
-            raise ValueError(f"reference corpus {name!r}: no text with a word in it")
-        self.name = name
-        self.dictionary = Dictionary(self.texts)
-        self.corpus = [self.dictionary.doc2bow(t) for t in self.texts]
-        self.n_tokens = sum(len(t) for t in self.texts)
-
-    def knows(self, words) -> np.ndarray:
-        """Boolean mask: which ``words`` the reference's dictionary holds."""
-        return np.array([w in self.dictionary.token2id for w in words], dtype=bool)
-
-    def score(self, topics, topn=(10, 20), measures=tuple(MEASURES), window=10) -> dict:
-        """Per-topic coherence ``{(measure, n): array}`` of the top ``n`` words of each topic.
-
-        One gensim accumulator per counting scheme serves every measure and ``n`` (the
-        sliding-window counts of c_uci are c_npmi's; the longest ``n`` is counted once).
-        Every word of every topic must be in the dictionary (a ``ValueError`` names it):
-        gensim would silently drop it.
-        """
-        import logging
-
-        from gensim.models.coherencemodel import CoherenceModel
-
-        logging.getLogger("gensim").setLevel(logging.WARNING)   # one INFO line per 1000 windows
-        topn = sorted({int(n) for n in topn}, reverse=True)
-        unknown = sorted({w for t in topics for w in t[:topn[0]]} - set(self.dictionary.token2id))
-        if unknown:
-            raise ValueError(f"topic words not in the reference {self.name!r}: {unknown[:10]}")
-        short = [i for i, t in enumerate(topics) if len(t) < topn[0]]
-        if short:
-            raise ValueError(f"topics {short[:5]} have fewer than {topn[0]} words")
-        out = {}
-        models = {}
-        for measure in measures:
-            scheme = "documents" if measure == "u_mass" else "windows"
-            cm = models.get(scheme)
-            if cm is None:
-                cm = models[scheme] = CoherenceModel(
-                    topics=[list(t[:topn[0]]) for t in topics], texts=self.texts,
-                    corpus=self.corpus, dictionary=self.dictionary, coherence=measure,
-                    topn=topn[0], window_size=window, processes=1)
-            cm.coherence = measure
-            for n in topn:
-                cm.topn = n
-                out[(MEASURES[measure], n)] = np.asarray(cm.get_coherence_per_topic(), float)
-        return out
-
-
+# ---------------------------------------------------------------------------- topic sets
 def topic_diversity(topics) -> float:
     """Share of unique words among all topics' top words (1 = no word repeated)."""
     all_words = [w for t in topics for w in t]

@@ -93,6 +93,25 @@ def fit_local_topics(token_ids, embeddings, n_topics=25, n_init=1, max_iter=300,
                        labels=labels, weights=weights / weights.sum())
 
 
+class LocalTopicsAdapter(Adapter):
+    """k-means Gaussian topics of one silo (:func:`fit_local_topics`): the local atoms are the
+    topic means; the fused model is a k-means-like model of the global topic means
+    (:class:`spahm.models.mixture.FusedKMeans`), read as topics through its nearest words."""
+
+    name = "spahm.models.topics LocalTopics"
+
+    def matches(self, model):
+        return isinstance(model, LocalTopics)
+
+    def extract(self, model, data=None):
+        return LocalAtoms(np.asarray(model.means, dtype=float), None, {"weights": model.weights})
+
+    def build(self, result, locals_, models):
+        from .mixture import FusedKMeans
+
+        return FusedKMeans(result.global_atoms, result.popularity).fit()
+
+
 # ---------------------------------------------------------------------------- LDA
 def _lda_family(locals_):
     """Multinomial family whose concentration is the median local topic size (row sum)."""
@@ -173,3 +192,4 @@ class LDAAdapter(Adapter):
 
 
 register_adapter(LDAAdapter(), first=False)
+register_adapter(LocalTopicsAdapter(), first=False)
