@@ -9,22 +9,24 @@ the source, the sha256 of the downloaded file and of the stripped text; ``--veri
 later installation against a recorded manifest (Gutenberg revises files, so the sums of the
 paper's 2019 downloads cannot be known here).
 
-``--from DIR`` with a ``MANIFEST.tsv`` (columns ``pg_id``, ``sha256``, ``source_repository``,
-``commit``, ``title``; e.g. the GITenberg copies of the same editions) checks every raw file
-against its listed sha256 before anything is written, and records the listed source, commit
-and title beside the sums.
+``--from DIR`` needs a manifest listing the sha256 of every file it installs, and checks every
+raw file against it before anything is written (a folder without one, a file it does not list
+or whose sum differs is refused, naming the file and what was expected): for the books,
+``DIR/MANIFEST.tsv`` with columns ``pg_id`` and ``sha256`` (and ``source_repository``,
+``commit``, ``title``, recorded beside the sums; e.g. the GITenberg copies of the same
+editions); for ``reference``, a ``MANIFEST.tsv`` with columns ``file`` and ``sha256`` (Lahiri's
+corpus ships one), in ``DIR`` or given with ``--manifest``.
 
 Another coherence reference (the experiment's ``data.reference_dir``): any folder of plain-text
-books with ``reference --from DIR``, or chosen Gutenberg IDs with ``reference --ids ...``; it
-lands in ``<target>/reference/``. The paper's headline reference, S. Lahiri's corpus, has its
+books with a manifest of their sums (``reference --from DIR``), or chosen Gutenberg IDs
+(``reference --ids ...``); it lands in ``<target>/reference/``. The paper's headline reference, S. Lahiri's corpus, has its
 own script with a checksum for every book: ``python -m data_scripts.lahiri``.
 
 Usage::
 
     python -m data_scripts.gutenberg                            # the 40 books, canonical URLs
-    python -m data_scripts.gutenberg --from DIR                 # DIR holds pg<id>.txt / <id>.txt ...
-    python -m data_scripts.gutenberg --from ../shared/data/gutenberg40   # + MANIFEST.tsv, checked
-    python -m data_scripts.gutenberg reference --from DIR       # any folder of books
+    python -m data_scripts.gutenberg --from ../shared/data/gutenberg40   # <id>.txt + MANIFEST.tsv
+    python -m data_scripts.gutenberg reference --from DIR --manifest SUMS.tsv    # any books, with their sums
     python -m data_scripts.gutenberg reference --ids 1342 84    # Gutenberg books by ID
     python -m data_scripts.gutenberg --verify data/gutenberg/books/MANIFEST.json
 
@@ -109,34 +111,50 @@ def read_local_book(folder, book_id):
                        f"(looked for {', '.join(p.format(id=book_id) for p in LOCAL_PATTERNS)})")
 
 
-def read_source_manifest(folder) -> dict:
-    """``{book id: row}`` of ``folder/MANIFEST.tsv`` (empty if there is none)."""
-    path = Path(folder) / "MANIFEST.tsv"
+def read_source_manifest(path, key="pg_id") -> dict:
+    """``{key: row}`` of a source manifest (tab-separated, columns ``key`` and ``sha256``).
+
+    Raise :class:`InstallError` naming the file if it is missing or lacks a column: files from
+    a ``--from`` folder are installed only when a manifest vouches for every one of them.
+    """
+    path = Path(path)
     if not path.is_file():
-        return {}
+        raise InstallError(f"{path} not found: a --from folder is installed only against a "
+                           f"manifest listing the sha256 of every file (tab-separated columns "
+                           f"{key}, sha256)")
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    missing = {"pg_id", "sha256"} - set(rows[0] if rows else {})
+    missing = {key, "sha256"} - set(rows[0] if rows else {})
     if missing:
-        raise InstallError(f"{path}: no column(s) {sorted(missing)}")
-    return {int(r["pg_id"]): r for r in rows}
+        raise InstallError(f"{path}: no column(s) {sorted(missing)} (expected {key} and sha256)")
+    try:
+        return {(int(r[key]) if key == "pg_id" else r[key]): r for r in rows}
+    except ValueError as exc:
+        raise InstallError(f"{path}: a {key} is not a book number ({exc})") from None
 
 
-def check_against(listed: dict, items) -> None:
-    """Raise :class:`InstallError` naming every book whose bytes differ from ``listed``."""
+def _ident(name, source, key):
+    """How a source manifest names an item: its book number, or its file name."""
+    return int(name) if key == "pg_id" else Path(source).name
+
+
+def check_against(listed: dict, items, key="pg_id", manifest="MANIFEST.tsv") -> None:
+    """Raise :class:`InstallError` naming every file whose bytes differ from ``listed``."""
     problems = []
-    for name, raw, _ in items:
-        row = listed.get(int(name))
+    for name, raw, source in items:
+        ident = _ident(name, source, key)
+        row = listed.get(ident)
         if row is None:
-            problems.append(f"{name}: not listed in MANIFEST.tsv")
+            problems.append(f"{ident}: not listed in {manifest}")
         elif sha256(raw) != row["sha256"]:
-            problems.append(f"{name}: sha256 {sha256(raw)} differs from MANIFEST.tsv's "
+            problems.append(f"{ident}: sha256 {sha256(raw)} differs from {manifest}'s "
                             f"{row['sha256']} ({len(raw)} bytes)")
     if problems:
-        raise InstallError("source check failed:\n  " + "\n  ".join(problems))
+        raise InstallError("source check failed: " + problems[0] if len(problems) == 1 else
+                           "source check failed:\n  " + "\n  ".join(problems))
 
 
-def install(items, folder: Path, strip=True, listed=None) -> dict:
+def install(items, folder: Path, strip=True, listed=None, key="pg_id") -> dict:
     """Write ``items`` (name, raw bytes, source) as stripped UTF-8 text + MANIFEST.json.
 
     ``listed``: rows of a source MANIFEST.tsv by book id; each raw file was checked against
@@ -151,7 +169,7 @@ def install(items, folder: Path, strip=True, listed=None) -> dict:
         write_atomic(folder / f"{name}.txt", encoded)
         manifest[f"{name}.txt"] = {"source": source, "sha256_download": sha256(raw),
                                    "sha256_text": sha256(encoded), "words": len(body.split())}
-        row = (listed or {}).get(int(name)) if name.isdigit() else None
+        row = (listed or {}).get(_ident(name, source, key))
         if row is not None:
             manifest[f"{name}.txt"].update(
                 {"sha256_download_checked": True, "title": row.get("title"),
@@ -185,6 +203,9 @@ def main(argv=None) -> int:
                              "unless --from)")
     parser.add_argument("--target", type=Path, default=DEFAULT_TARGET,
                         help="install into TARGET/books or TARGET/reference (default data/gutenberg)")
+    parser.add_argument("--manifest", type=Path, default=None,
+                        help="with --from: the manifest to check the files against (default "
+                             "DIR/MANIFEST.tsv)")
     parser.add_argument("--verify", type=Path, default=None,
                         help="only check installed texts against this MANIFEST.json")
     args = parser.parse_args(argv)
@@ -211,16 +232,18 @@ def main(argv=None) -> int:
                 raw, src = (read_local_book(args.source, book_id) if args.source is not None
                             else download_book(book_id))
                 items.append((str(book_id), raw, src))
-        listed = read_source_manifest(args.source) if args.source is not None else {}
-        if listed:
-            check_against(listed, items)
-        manifest = install(items, folder, listed=listed)
+        listed, key = {}, "file" if args.what == "reference" and args.ids is None else "pg_id"
+        if args.source is not None:
+            manifest_path = args.manifest or Path(args.source) / "MANIFEST.tsv"
+            listed = read_source_manifest(manifest_path, key)
+            check_against(listed, items, key, manifest_path.name)
+        manifest = install(items, folder, listed=listed, key=key)
     except InstallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     checked = sum(bool(e.get("sha256_download_checked")) for e in manifest.values())
-    print(f"installed {len(manifest)} texts into {folder} ({checked} checked against "
-          f"MANIFEST.tsv; sha256 in {folder / 'MANIFEST.json'})")
+    print(f"installed {len(manifest)} texts into {folder} ({checked} checked against the "
+          f"source manifest; sha256 in {folder / 'MANIFEST.json'})")
     return 0
 
 

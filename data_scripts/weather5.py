@@ -10,12 +10,12 @@ Usage::
     python -m data_scripts.weather5 --target data/weather5
 
 The canonical file has a leading ``rownames`` column; the copy in the shared data folder
-does not. Both are accepted; the installed ``Weather.csv`` never has it. Every file is
-checked by content (the expected columns, five cities, 731 days each). A file without
-``rownames`` must also match the sha256 of the shared copy; a file with ``rownames`` is
-compared after dropping that column (and R's ``NA`` for missing values), and a mismatch is
-only reported, since Rdatasets may format numbers differently. The file is written to a
-temporary name and renamed.
+does not. Every file is checked by content (the expected columns, five cities, 731 days each)
+and then by value: the expected columns, read as numbers where they are numbers (so ``68``
+and ``68.0``, R's ``NA`` and an empty field are the same), must match ``VALUES_SHA256``, the
+checksum of the shared copy's values. A column it does not know (``rownames`` or any other)
+is dropped only then; a changed value is refused whatever else the file holds. The installed
+``Weather.csv`` holds the expected columns only, written to a temporary name and renamed.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from data_scripts._common import REPO_DATA, InstallError, cli, fetch, sha256_byt
 
 URL = "https://vincentarelbundock.github.io/Rdatasets/csv/mosaicData/Weather.csv"
 FILENAME = "Weather.csv"
-SHA256 = "2244a84bbb6bf2cde900e651f7eed7ab0015ba0ffedcfb58a1200563610e5b2f"  # without rownames
 DEFAULT_TARGET = REPO_DATA / "weather5"
 COLUMNS = [
     "city", "date", "year", "month", "day", "high_temp", "avg_temp", "low_temp", "high_dewpt",
@@ -42,19 +41,8 @@ CITIES = ["Auckland", "Beijing", "Chicago", "Mumbai", "San Diego"]
 N_DAYS = 731
 
 
-def strip_rownames(data: bytes) -> bytes:
-    """Drop a leading ``rownames`` column (the Rdatasets copy) if present; bytes in, bytes out."""
-    if not _has_rownames(data):
-        return data
-    text = data.decode("utf-8")
-    frame = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype=str)
-    frame = frame.drop(columns=frame.columns[0]).replace("NA", "")  # R writes missing as NA
-    frame.columns = [c.strip('"') for c in frame.columns]
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def _has_rownames(data: bytes) -> bool:
-    return data.split(b"\n", 1)[0].split(b",", 1)[0].strip(b'"') == b"rownames"
+SHA256 = "2244a84bbb6bf2cde900e651f7eed7ab0015ba0ffedcfb58a1200563610e5b2f"  # the shared copy
+VALUES_SHA256 = "3b3c59d8bf396b9d7b6c49749fae83951ce99cd25847e25b31433aa13c48ab9a"
 
 
 def check_table(data: bytes) -> pd.DataFrame:
@@ -73,19 +61,31 @@ def check_table(data: bytes) -> pd.DataFrame:
     return frame
 
 
-def install(data: bytes, target: Path, expect_sha256: bool) -> Path:
-    """Check ``data`` (with or without rownames) and write ``target/Weather.csv`` atomically."""
-    had_rownames = _has_rownames(data)
-    data = strip_rownames(data)
-    check_table(data)
-    digest = sha256_bytes(data)
-    if expect_sha256 and digest != SHA256:
-        if not had_rownames:
-            raise InstallError(f"{FILENAME}: sha256 {digest} differs from the expected {SHA256}")
-        # the Rdatasets copy is checked by content; its number formatting may differ
-        print(f"note: {FILENAME} passed the content checks; after dropping rownames its sha256 "
-              f"{digest} differs from the shared copy's", file=sys.stderr)
-    return write_atomic(target / FILENAME, data)
+def values_sha256(frame: pd.DataFrame) -> str:
+    """Checksum of the expected columns' values, whatever the number formatting."""
+    return sha256_bytes(frame[COLUMNS].to_csv(index=False, float_format="%.10g",
+                                              lineterminator="\n").encode())
+
+
+def install(data: bytes, target: Path) -> Path:
+    """Check ``data`` and write ``target/Weather.csv`` (the expected columns) atomically.
+
+    Raise :class:`InstallError` if a value of an expected column differs from the shared
+    copy's; columns it does not know are dropped only when every known value matches.
+    """
+    frame = check_table(data)
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    digest = values_sha256(frame)
+    if digest != VALUES_SHA256:
+        dropped = f" after dropping column(s) {extra}" if extra else ""
+        raise InstallError(f"{FILENAME}: the values of its {len(COLUMNS)} expected columns"
+                           f"{dropped} differ from the expected table's (value checksum "
+                           f"{digest}, expected {VALUES_SHA256})")
+    if not extra and sha256_bytes(data) == SHA256:
+        return write_atomic(target / FILENAME, data)
+    text = pd.read_csv(io.BytesIO(data), keep_default_na=False, dtype=str)[COLUMNS]
+    return write_atomic(target / FILENAME, text.replace("NA", "").to_csv(
+        index=False, lineterminator="\n").encode("utf-8"))
 
 
 @cli
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         data = path.read_bytes()
     else:
         data = fetch(URL)
-    out = install(data, args.target, expect_sha256=True)
+    out = install(data, args.target)
     print(f"wrote {out}")
     return 0
 

@@ -26,6 +26,7 @@ def test_gutenberg_strips_header_and_licence_and_records_sha256(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "pg22523.txt").write_text(raw)
+    _manifest_tsv(src, [(22523, raw.encode(), gutenberg.sha256(raw.encode()))])
     assert gutenberg.main(["--from", str(src), "--ids", "22523", "--target", str(tmp_path / "g")]) == 0
     text_path = tmp_path / "g" / "books" / "22523.txt"
     assert "Licence" not in text_path.read_text() and "western front" in text_path.read_text()
