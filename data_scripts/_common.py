@@ -173,3 +173,25 @@ def cli(main):
             return 1
 
     return wrapper
+
+
+def single_file_main(argv, *, description, filename, url, default_target, target_help, install):
+    """The command line of a data script that installs one file: ``--from`` a local folder (or
+    the file itself) instead of downloading ``url``, ``--target`` the output folder;
+    ``install(data, target)`` checks the bytes and writes them, returning the path written."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--from", dest="source", type=Path, default=None,
+                        help=f"local folder holding {filename} (instead of downloading {url})")
+    parser.add_argument("--target", type=Path, default=default_target, help=target_help)
+    args = parser.parse_args(argv)
+    if args.source is not None:
+        path = args.source / filename if args.source.is_dir() else args.source
+        if not path.is_file():
+            raise InstallError(f"{path} not found")
+        data = path.read_bytes()
+    else:
+        data = fetch(url)
+    print(f"wrote {install(data, args.target)}")
+    return 0

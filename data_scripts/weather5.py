@@ -19,14 +19,20 @@ is dropped only then; a changed value is refused whatever else the file holds. T
 """
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from data_scripts._common import REPO_DATA, InstallError, cli, fetch, sha256_bytes, write_atomic
+from data_scripts._common import (
+    REPO_DATA,
+    InstallError,
+    cli,
+    sha256_bytes,
+    single_file_main,
+    write_atomic,
+)
 
 URL = "https://vincentarelbundock.github.io/Rdatasets/csv/mosaicData/Weather.csv"
 FILENAME = "Weather.csv"
@@ -90,22 +96,9 @@ def install(data: bytes, target: Path) -> Path:
 
 @cli
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", type=Path, default=None,
-                        help=f"local folder holding {FILENAME} (instead of downloading {URL})")
-    parser.add_argument("--target", type=Path, default=DEFAULT_TARGET,
-                        help="folder for Weather.csv (default: data/weather5 at the repo root)")
-    args = parser.parse_args(argv)
-    if args.source is not None:
-        path = args.source / FILENAME if args.source.is_dir() else args.source
-        if not path.is_file():
-            raise InstallError(f"{path} not found")
-        data = path.read_bytes()
-    else:
-        data = fetch(URL)
-    out = install(data, args.target)
-    print(f"wrote {out}")
-    return 0
+    return single_file_main(argv, description=__doc__.split("\n\n")[0], filename=FILENAME,
+                            url=URL, default_target=DEFAULT_TARGET, install=install,
+                            target_help="folder for Weather.csv (default: data/weather5 at the repo root)")
 
 
 if __name__ == "__main__":
