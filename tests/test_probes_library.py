@@ -149,6 +149,13 @@ def _mixtures():
     return [GaussianMixture(2, random_state=0).fit(rng.normal(size=(30, 2))) for _ in range(2)]
 
 
+
+def _fused_hmm():
+    """Two standard-normal states at the origin (spahm.models.fused_hmm)."""
+    from spahm.models.fused_hmm import FusedGaussianHMM
+    return FusedGaussianHMM(means=np.zeros((2, 2)), covariances=np.stack([np.eye(2)] * 2),
+                            transmat=np.full((2, 2), 0.5), startprob=np.full(2, 0.5)).fit()
+
 def _equal(a, b):
     assert a == b
 
@@ -203,6 +210,11 @@ LIBRARY = [
     Probe("Hausdorff at 1e300 is exact", lambda t: _equal(
         hausdorff([[1e300, 0.0]], [[-1e300, 0.0]]), 2e300)),
     Probe("Hamming of no labels", lambda t: hamming([], []), ValueError, "no labels"),
+    Probe("fused HMM scored on frames at 1e200", lambda t: _fused_hmm().score(
+        np.full((3, 2), 1e200)), ValueError, r"X: frame 0 \(largest \|value\| 1e\+200\)"),
+    Probe("fused HMM scored on frames at 1e100 is finite", lambda t: _equal(
+        _fused_hmm().score(np.full((3, 2), 1e100)), -3e200)),
+
     Probe("ARI of no labels", lambda t: ari([], []), ValueError, "no labels"),
     Probe("FusedKMeans predict far away", _predict_far_away),
     Probe("FusedKMeans score beyond the float range",

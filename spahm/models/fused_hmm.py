@@ -97,8 +97,19 @@ class FusedGaussianHMM(ParamValidationMixin, BaseEstimator):
         return X
 
     def score_samples(self, X):
-        """Emission log density of every frame under every global state, (T, L)."""
-        return gaussian_log_likelihood(self._frames(X), self.means_, self._prec_chol)
+        """Emission log density of every frame under every global state, (T, L).
+
+        Raises ``ValueError`` when a density cannot be represented (frames so far from every
+        state that the squared distance overflows): a score is a number or an error, never
+        NaN or infinite."""
+        X = self._frames(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            emit = gaussian_log_likelihood(X, self.means_, self._prec_chol)
+        if not np.all(np.isfinite(emit)):
+            bad = int(np.flatnonzero(~np.isfinite(emit).all(axis=1))[0])
+            raise ValueError(f"X: frame {bad} (largest |value| {np.abs(X[bad]).max():.3g}) is too "
+                             "far from every state for its log density to be represented")
+        return emit
 
     def predict(self, X):
         """Most likely global state sequence of one sequence X (T, D) (Viterbi)."""
