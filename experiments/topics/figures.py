@@ -212,7 +212,11 @@ def plot(df, out_dir, cfg=None):
     paths = [p for p in paths if p is not None]
     if art is None or "usage" not in art:
         return paths
-    atomic_write_text(out_dir / "topics.md", topics_markdown(art, _titles(cfg)))
+    # The book titles come from the installed corpus; without it (spahm-report on a machine
+    # that never installed the books) the run's own topics.md is left as the run wrote it.
+    titles, target = _titles(cfg), out_dir / "topics.md"
+    if titles or not target.exists():
+        atomic_write_text(target, topics_markdown(art, titles))
     order = np.argsort(-np.asarray(art["popularity"]), kind="stable")
     paths.append(_heatmap(art, order, out_dir, _plots))
     if "closest_gaussian_lda" in art:
