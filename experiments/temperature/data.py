@@ -48,6 +48,17 @@ def load_weather5(root, stations) -> pd.DataFrame:
     return frame[["silo", "date", *INPUT_NAMES, TARGET]].reset_index(drop=True)
 
 
+
+def _station_table(root, name):
+    """``<root>/<name>.csv`` written by ``data_scripts/<name>.py``: one row per station and
+    date, the target's missing rows dropped; DataMissingError naming the script if absent."""
+    path = Path(root) / f"{name}.csv"
+    if not path.is_file():
+        raise DataMissingError(f"{path} not found: run `{DATA_SCRIPTS[name]}` "
+                               f"(or set SPAHM_DATA to the folder holding {name}/)")
+    raw = pd.read_csv(path, dtype={"station": str, "state": str})
+    return raw.assign(date=pd.to_datetime(raw["date"])).dropna(subset=[TARGET])
+
 def load_gsod(root, min_rows_per_silo=1, years=None) -> pd.DataFrame:
     """The tidy GSOD table of ``data_scripts/gsod.py`` as one row per station-day, silo = state.
 
@@ -55,12 +66,7 @@ def load_gsod(root, min_rows_per_silo=1, years=None) -> pd.DataFrame:
     calendar day (days without it are dropped). States with fewer than ``min_rows_per_silo``
     rows are dropped.
     """
-    path = Path(root) / "gsod.csv"
-    if not path.is_file():
-        raise DataMissingError(f"{path} not found: run `{DATA_SCRIPTS['gsod']}` "
-                               "(or set SPAHM_DATA to the folder holding gsod/)")
-    raw = pd.read_csv(path, dtype={"station": str, "state": str})
-    raw = raw.assign(date=pd.to_datetime(raw["date"])).dropna(subset=[TARGET])
+    raw = _station_table(root, "gsod")
     if years:
         raw = raw[raw.date.dt.year.isin(list(years))]
     raw = raw.sort_values(["station", "date"])
@@ -73,12 +79,7 @@ def load_us_weather(root, min_rows_per_silo=1, report=None) -> pd.DataFrame:
     state. The previous week's temperature is the same station's average of the week seven
     days before (weeks without it are dropped). States with fewer than ``min_rows_per_silo``
     station-weeks are dropped and named through ``report`` (a callable taking one line)."""
-    path = Path(root) / "us_weather.csv"
-    if not path.is_file():
-        raise DataMissingError(f"{path} not found: run `{DATA_SCRIPTS['us_weather']}` "
-                               "(or set SPAHM_DATA to the folder holding us_weather/)")
-    raw = pd.read_csv(path, dtype={"station": str, "state": str})
-    raw = raw.assign(date=pd.to_datetime(raw["date"])).dropna(subset=[TARGET])
+    raw = _station_table(root, "us_weather")
     raw = raw.sort_values(["station", "date"]).rename(columns={"state": "silo"})
     frame = _with_previous(raw, by="station", step=pd.Timedelta(days=7))
     return _drop_small(frame, min_rows_per_silo, report)[["silo", "date", *INPUT_NAMES, TARGET]]
