@@ -385,8 +385,9 @@ def test_smoke_run_end_to_end(tmp_path, monkeypatch):
 
 
 def test_grid_is_extended_until_the_choice_is_inside(tmp_path, monkeypatch):
-    """A grid whose best point is its lower edge grows below (x0.5) until the chosen sigma
-    has a smaller neighbour, or the extensions run out; only validation rows decide."""
+    """A grid whose best point is an edge of the sigma or the gamma0 / J axis grows on that
+    side (x0.5 / x2) until the chosen value has a neighbour beyond it, or the extensions run
+    out; only validation rows decide."""
     data = tmp_path / "data" / "weather5"
     data.mkdir(parents=True)
     _synthetic_weather(60).to_csv(data / "Weather.csv", index=False)
@@ -394,20 +395,34 @@ def test_grid_is_extended_until_the_choice_is_inside(tmp_path, monkeypatch):
     overrides = [o for o in TINY if not o.startswith(("selection.", "trials"))]
     cfg = _compose(overrides + ["trials=1", "selection.sigma=[4.0,8.0]",
                                 "selection.gamma0_per_silo=[1.0]", "selection.max_extensions=3",
-                                "methods=[spahm]", "sensitivity=false",
+                                "methods=[spahm]", "sensitivity=true",
                                 f"output_dir={tmp_path / 'run'}"])
     df = run_experiment(cfg, temperature)
+    J = df[(df.method == "spahm") & (df.metric == "n_silos")].value.iloc[0]
     val = df[(df.method == temperature.VALIDATION) & (df.metric == "score")]
-    sigmas = sorted(val.sigma)
-    assert len(sigmas) > 2 and {4.0, 8.0} <= set(sigmas)  # extended
-    assert set(sigmas) - {4.0, 8.0} <= {0.5, 1.0, 2.0, 16.0, 32.0, 64.0}  # x0.5 / x2 steps
-    chosen = df[(df.method == "spahm") & (df.metric == "sigma")].value.iloc[0]
-    score = val.set_index("sigma")["value"]
-    assert score[chosen] == pytest.approx(score.min(), rel=1e-9)  # the validation optimum
-    below, above = sum(x < 4.0 for x in sigmas), sum(x > 8.0 for x in sigmas)
-    # inside the grid, or on an edge whose side ran out of extensions
-    assert (sigmas[0] < chosen < sigmas[-1] or (chosen == sigmas[0] and below == 3)
-            or (chosen == sigmas[-1] and above == 3))
+    score = val.set_index(["sigma", "gamma0"])["value"]
+    assert score.index.is_unique
+    # every value of one axis is scored with every value of the other
+    assert len(score) == val.sigma.nunique() * val.gamma0.nunique()
+    spahm = df[df.method == "spahm"].set_index("metric")["value"]
+    assert score[spahm["sigma"], spahm["gamma0"]] == pytest.approx(score.min(), rel=1e-9)
+    for axis, given, chosen in (("sigma", [4.0, 8.0], spahm["sigma"]),
+                                ("gamma0", [J], spahm["gamma0"])):
+        values = sorted(set(val[axis]))
+        assert set(given) <= set(values)
+        for v in set(values) - set(given):  # x0.5 / x2 steps from the given grid
+            steps = [np.log2(v / g) for g in (min(given), max(given))]
+            assert any(float(s).is_integer() and abs(s) <= 3 for s in steps), (axis, v)
+        below = sum(x < min(given) for x in values)
+        above = sum(x > max(given) for x in values)
+        # inside the grid, or on an edge whose side ran out of extensions
+        assert (values[0] < chosen < values[-1] or (chosen == values[0] and below == 3)
+                or (chosen == values[-1] and above == 3)), (axis, chosen, values)
+    # the gamma0 grid of one value was extended on both sides
+    assert val.gamma0.nunique() >= 3
+    # the sensitivity table covers the grid as extended
+    grid = df[(df.method == temperature.GRID) & (df.metric == "rmse_across")]
+    assert set(zip(grid.sigma, grid.gamma0)) == set(score.index)
 
 
 def test_data_missing_is_reported_before_any_trial(tmp_path, monkeypatch):

@@ -14,8 +14,8 @@ SPAHM's sigma and gamma0 are chosen per trial on training data only: each silo's
 days are split again into fit and validation days, local GPs are fitted on the fit days,
 and the grid ``selection.sigma`` x ``selection.gamma0_per_silo * J`` is scored on the
 validation days (criterion ``selection.criterion``; equal scores go to gamma0 / J = 1, then
-the larger sigma). A sigma chosen on the grid's edge extends the grid on that side
-(``selection.max_extensions``). The test days are used once, by the models refitted on all
+the larger sigma). A sigma or gamma0 chosen on its grid's edge extends that grid on that
+side (``selection.max_extensions``). The test days are used once, by the models refitted on all
 training days with the chosen values.
 
 Methods (column ``method``; ``LABELS``):
@@ -218,12 +218,36 @@ class Problem:
 @dataclass
 class Selection:
     """sigma and gamma0 chosen on the validation days, with the scores of every grid point
-    and the sigma grid as extended (``selection.max_extensions``)."""
+    and both grids as extended (``selection.max_extensions``): ``sigmas`` and ``ratios``
+    (gamma0 / J)."""
 
     sigma: float
     gamma0: float
     rows: list
     sigmas: list
+    ratios: list
+
+
+class _Grid:
+    """One axis of the selection grid (sorted), extended x0.5 below or x2 above when the
+    chosen value is its edge, at most ``limit`` times per side."""
+
+    def __init__(self, values, limit):
+        self.values = sorted(float(v) for v in values)
+        self.low, self.high, self.limit = self.values[0], self.values[-1], limit
+
+    def extend(self, chosen):
+        """Add a value beyond the edge ``chosen`` lies on; False when it is inside (or its
+        side has no extension left)."""
+        below = sum(v < self.low for v in self.values)
+        above = sum(v > self.high for v in self.values)
+        if chosen == self.values[0] and below < self.limit:
+            self.values.insert(0, chosen / 2)
+            return True
+        if chosen == self.values[-1] and above < self.limit:
+            self.values.append(chosen * 2)
+            return True
+        return False
 
 
 class TrialContext:
@@ -301,53 +325,46 @@ class TrialContext:
 
         Equal scores (within ``_TIE``; e.g. every sigma small enough that nothing is matched)
         are broken towards the paper's gamma0 / J = 1, then the larger sigma (fewer points
-        sent for the same accuracy). When the best sigma is the smallest or the largest of
-        the grid, the grid is extended on that side (x0.5 / x2) up to
-        ``selection.max_extensions`` times, so the chosen point lies inside it; if it is
-        still on the edge, the validation rows show the scores that put it there.
+        sent for the same accuracy). When the best sigma or gamma0 / J is the smallest or the
+        largest of its grid, that grid is extended on that side (x0.5 / x2; a new value is
+        scored with every value of the other grid) up to ``selection.max_extensions`` times
+        per side, so the chosen point lies inside both grids; if it is still on an edge, the
+        validation rows show the scores that put it there.
         """
         models = self.fit(self.validation, self.cfg.model.num_inducing, "sgp50_validation").models
         s = self.cfg.selection
-        ratios = [float(r) for r in s.gamma0_per_silo]
-        sigmas = sorted(float(x) for x in s.sigma)
-        rows, scored = [], {}
-        for _ in range(2 * int(s.max_extensions) + 1):
-            for sigma in sigmas:
-                if sigma not in scored:
-                    scored[sigma] = self._validate_sigma(models, sigma, ratios, s.criterion, rows)
-            best = min(x[0] for v in scored.values() for x in v)
-            ties = [x for v in scored.values() for x in v if x[0] <= best + _TIE * max(best, 1.0)]
-            _, _, neg_sigma, gamma0 = min(ties, key=lambda x: (x[1], x[2]))
-            sigma, low, high = -neg_sigma, sigmas[0], sigmas[-1]
-            n_low = sum(x < min(float(v) for v in s.sigma) for x in sigmas)
-            n_high = sum(x > max(float(v) for v in s.sigma) for x in sigmas)
-            if sigma == low and n_low < s.max_extensions:
-                sigmas.insert(0, low / 2)
-            elif sigma == high and n_high < s.max_extensions:
-                sigmas.append(high * 2)
-            else:
+        limit = int(s.max_extensions)
+        grids = {"sigma": _Grid(s.sigma, limit), "ratio": _Grid(s.gamma0_per_silo, limit)}
+        J, rows, scored = len(models), [], {}
+        while True:
+            for sigma in grids["sigma"].values:
+                for ratio in grids["ratio"].values:
+                    if (sigma, ratio) not in scored:
+                        scored[sigma, ratio] = self._validate(models, sigma, ratio * J,
+                                                              s.criterion, rows)
+            best = min(scored.values())
+            ties = [key for key, v in scored.items() if v <= best + _TIE * max(best, 1.0)]
+            sigma, ratio = min(ties, key=lambda k: (abs(math.log(k[1])), -k[0]))
+            extended = [grids["sigma"].extend(sigma), grids["ratio"].extend(ratio)]
+            if not any(extended):
                 break
-        return Selection(sigma=sigma, gamma0=gamma0, rows=rows, sigmas=sigmas)
+        return Selection(sigma=sigma, gamma0=ratio * J, rows=rows,
+                         sigmas=grids["sigma"].values, ratios=grids["ratio"].values)
 
-    def _validate_sigma(self, models, sigma, ratios, criterion, rows):
-        """Validation scores of one sigma at every gamma0: (score, tie key, -sigma, gamma0)."""
-        J = len(models)
-        out = []
-        for ratio in ratios:
-            gamma0 = ratio * J
-            result, preds, fused = self.fuse(models, self.validation, sigma, gamma0,
-                                             with_variance=False)
-            sc = self.validation.scores(preds)
-            score = {"self": sc["rmse_self"], "across": sc["rmse_across"],
-                     "mean": 0.5 * (sc["rmse_self"] + sc["rmse_across"])}[criterion]
-            out.append((score, abs(math.log(ratio)), -sigma, gamma0))
-            for metric, value in (("rmse_self", sc["rmse_self"]),
-                                  ("rmse_across", sc["rmse_across"]), ("score", score),
-                                  ("n_global_atoms", result.n_global_atoms),
-                                  ("compression", result.n_global_atoms / fused.n_local_atoms_)):
-                rows.append({"method": VALIDATION, "metric": metric, "value": float(value),
-                             "sigma": sigma, "gamma0": gamma0})
-        return out
+    def _validate(self, models, sigma, gamma0, criterion, rows):
+        """The validation score of one grid point (rows: its RMSEs, score and compression)."""
+        result, preds, fused = self.fuse(models, self.validation, sigma, gamma0,
+                                         with_variance=False)
+        sc = self.validation.scores(preds)
+        score = {"self": sc["rmse_self"], "across": sc["rmse_across"],
+                 "mean": 0.5 * (sc["rmse_self"] + sc["rmse_across"])}[criterion]
+        for metric, value in (("rmse_self", sc["rmse_self"]),
+                              ("rmse_across", sc["rmse_across"]), ("score", score),
+                              ("n_global_atoms", result.n_global_atoms),
+                              ("compression", result.n_global_atoms / fused.n_local_atoms_)):
+            rows.append({"method": VALIDATION, "metric": metric, "value": float(value),
+                         "sigma": sigma, "gamma0": gamma0})
+        return score
 
     def fuse(self, models, problem, sigma, gamma0, empirical_bayes=False, with_variance=True):
         """SPAHM on the models' atoms; every silo's predictions with the fused inducing points
@@ -522,9 +539,11 @@ def sensitivity_rows(ctx):
     s = ctx.cfg.selection
     J = len(ctx.test.silos)
     rows = []
-    sigmas = ctx.selection.sigmas if "selection" in ctx.__dict__ else s.sigma
+    chosen = "selection" in ctx.__dict__
+    sigmas = ctx.selection.sigmas if chosen else s.sigma
+    ratios = ctx.selection.ratios if chosen else s.gamma0_per_silo
     for sigma in sigmas:
-        for ratio in s.gamma0_per_silo:
+        for ratio in ratios:
             gamma0 = float(ratio) * J
             result, preds, fused = ctx.fuse(ctx.small.models, ctx.test, float(sigma), gamma0,
                                             with_variance=False)
