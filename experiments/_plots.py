@@ -244,7 +244,7 @@ def ordered_colours(n, cmap="viridis"):
     values of one ordered setting (a hyperparameter's grid); one value takes SPAHM's colour."""
     if n <= 1:
         return [colour("spahm")] * n
-    return [plt.get_cmap(cmap)(0.85 * i / (n - 1)) for i in range(n)]
+    return [plt.get_cmap(cmap)(0.75 * i / (n - 1)) for i in range(n)]
 
 
 def bars_with_paper(table, metric_label, path, paper=None, title=None, methods=None,
