@@ -143,6 +143,7 @@ def temperature_run(tmp_path_factory):
     _synthetic_weather(60).to_csv(root / "data" / "weather5" / "Weather.csv", index=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPAHM_DATA", str(root / "data"))
+        mp.setattr(temperature, "plot", lambda *args: [])  # the test draws them
         cfg = _compose(TINY + ["selection.gamma0_per_silo=[0.25,1.0,4.0]", "model.max_iters=5",
                                "data.max_train_per_silo=25", "sensitivity=true",
                                f"output_dir={root / 'run'}"])
@@ -164,7 +165,9 @@ def mocap_run(tmp_path_factory):
                     "model.n_states=6", "model.n_iter=6", "model.n_burnin=2",
                     "model.n_restarts=1", "model.n_init_states=3", "kmeans_matching.k=3",
                     "kmeans_matching.n_init=2", "fusion.n_init=1"])
-    run_experiment(cfg, mocap)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mocap, "plot", lambda *args: [])  # the test draws them
+        run_experiment(cfg, mocap)
     return root / "run"
 
 
