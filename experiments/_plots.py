@@ -210,25 +210,53 @@ def axes_style(ax, xlabel, ylabel, title=None, logx=False, logy=False, xticks=No
     ax.grid(alpha=0.3)
 
 
-def bars_with_paper(table, metric_label, path, paper=None, title=None, methods=None,
-                    caption=""):
-    """Bar chart of ``table`` (index: display names, columns ``mean``, ``std`` and, if known,
-    ``count``) with the paper's values as black diamonds. ``methods`` (the ids, in the
-    table's order) colour the bars as every other figure colours those methods."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+def draw_bars(ax, table, methods=None, paper=None, label="ours", paper_label="the paper",
+              rotation=20, fontsize=None):
+    """Bars of ``table`` (index: display names, columns ``mean``, ``std``) with +-1 sd error
+    bars, coloured by ``methods`` (the ids, in the table's order) as every other figure colours
+    them; the paper's values (``paper``: display name -> value) as black diamonds."""
     pos = np.arange(len(table))
     colours = [colour(m) for m in methods] if methods is not None else COLOURS[0]
     ax.bar(pos, table["mean"], yerr=np.nan_to_num(table["std"]), capsize=3, color=colours,
-           label="ours")
+           label=label)
     if paper:
         vals = [paper.get(m, np.nan) for m in table.index]
-        ax.scatter(pos, vals, marker="D", color="black", zorder=3, label="the paper")
-    ax.set_xticks(pos, table.index, rotation=20, ha="right")
+        ax.scatter(pos, vals, marker="D", color="black", edgecolor="white", linewidth=0.8,
+                   zorder=3, label=paper_label)  # the white edge shows on a black bar
+    ax.set_xticks(pos, table.index, rotation=rotation, ha="right",
+                  **({"fontsize": fontsize} if fontsize else {}))
+    ax.grid(axis="y", alpha=0.3)
+
+
+def bars_caption(table, paper=False, unit="trial"):
+    """What a bar chart shows: mean over how many trials (or splits, ``unit``), the error bars,
+    and the paper's values as black diamonds."""
+    text = spread_caption(table).replace("Marks:", "Bars:").replace(" Hollow markers", "")
+    if unit != "trial":
+        text = text.replace("trial", unit)
+    if paper:
+        text += " Black diamonds: the paper's values."
+    return text
+
+
+def ordered_colours(n, cmap="viridis"):
+    """``n`` colours of a sequential map (dark to light, the light end left out), for the
+    values of one ordered setting (a hyperparameter's grid); one value takes SPAHM's colour."""
+    if n <= 1:
+        return [colour("spahm")] * n
+    return [plt.get_cmap(cmap)(0.75 * i / (n - 1)) for i in range(n)]
+
+
+def bars_with_paper(table, metric_label, path, paper=None, title=None, methods=None,
+                    caption="", label="ours"):
+    """Bar chart of ``table`` (index: display names, columns ``mean``, ``std`` and, if known,
+    ``count``) with the paper's values as black diamonds. ``methods`` (the ids, in the
+    table's order) colour the bars as every other figure colours those methods; ``label``
+    names the bars in the legend (``"_"``-prefixed: no entry, the ticks name them)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    draw_bars(ax, table, methods, paper, label=label)
     ax.set_ylabel(metric_label)
     if title:
         ax.set_title(title)
-    ax.grid(axis="y", alpha=0.3)
-    text = spread_caption(table).replace("Marks:", "Bars:").replace(" Hollow markers", "")
-    if paper:
-        text += " Black diamonds: the paper's values."
-    finish(fig, path, " ".join(filter(None, [text, caption])), legend=bool(paper))
+    finish(fig, path, " ".join(filter(None, [bars_caption(table, bool(paper)), caption])),
+           legend=bool(paper))

@@ -402,7 +402,7 @@ def _table(df, metric, methods):
 def plot(df, out_dir, cfg=None) -> list[Path]:
     """Metrics per method beside the paper's, inferred state counts, per-sequence metrics
     (from the CSV) and per-sequence segmentation strips of the first trial (from
-    ``segmentations/``)."""
+    ``segmentations/``), in the experiments' one look (:mod:`experiments._plots`)."""
     from experiments import _plots
 
     out_dir = Path(out_dir)
@@ -413,63 +413,88 @@ def plot(df, out_dir, cfg=None) -> list[Path]:
         path = out_dir / f"{metric}.png"
         _plots.bars_with_paper(_table(df, metric, methods), label, path,
                                paper={LABELS[m]: v for m, v in PAPER[metric].items()},
-                               title=_plots.title(cfg, f"Motion capture: {label}, all frames\n"
-                                                       f"bars: mean over {df.trial.nunique()} "
-                                                       "trials, error bars: +-1 sd over trials"))
+                               title=f"Motion capture: {label}, all frames", methods=methods,
+                               label="_ours", caption=_caption(
+                                   f"They are from {PAPER_SOURCE} (no spread given).", cfg))
         written.append(path)
-    written += [p for p in (_plot_states(df, out_dir, cfg), _plot_per_sequence(df, out_dir))
-                if p is not None]
+    written += [p for p in (_plot_states(df, out_dir, cfg),
+                            _plot_per_sequence(df, out_dir, cfg)) if p is not None]
     seg_files = sorted((out_dir / SEGMENTATIONS_DIR).glob("trial_*.csv"))
     if seg_files:
-        written.append(_plot_segmentations(seg_files[0], out_dir / "segmentations.png"))
+        written.append(_plot_segmentations(seg_files[0], out_dir / "segmentations.png", cfg))
     return written
+
+
+#: Where the paper's numbers come from (:mod:`experiments.mocap.claims`).
+PAPER_SOURCE = "its Fig. 4 and section 4.3"
+
+
+def _caption(text, cfg):
+    from experiments import _plots
+
+    return " ".join(filter(None, [text, _plots.overrides(cfg)]))
+
+
+def _silo_names(df, out_dir, cfg):
+    """Display names of the local models' silos: ``subject 13`` when the silos are subjects
+    (named from the saved segmentations' sequences), else ``silo 0``, ``silo 1``..."""
+    silos = sorted((m.split("silo")[1] for m in set(df.metric) if m.startswith("n_states:silo")),
+                   key=int)
+    names = {s: f"silo {s}" for s in silos}
+    how = OmegaConf.select(cfg, "silos", default=None) if cfg is not None else None
+    seg = sorted((Path(out_dir) / SEGMENTATIONS_DIR).glob("trial_*.csv"))
+    if how == "subject" and seg:
+        sequences = pd.read_csv(seg[0], usecols=["sequence"], dtype=str).sequence
+        subjects = list(dict.fromkeys(n.split("_")[0] for n in sequences))
+        if len(subjects) == len(silos):
+            names = {s: f"subject {subject}" for s, subject in zip(silos, subjects)}
+    return names, how
 
 
 def _plot_states(df, out_dir, cfg):
     """Inferred number of states: every local model (per silo), SPAHM's global states and the
     full model, one dot per trial, beside the paper's 9 / 13 / 14."""
-    from experiments import _plots
-
     from matplotlib.ticker import MaxNLocator
 
-    plt = _plots.plt
-    groups = []
-    for metric in sorted(m for m in set(df.metric) if m.startswith("n_states:silo")):
-        groups.append((f"local, silo {metric.split('silo')[1]}", "local", metric))
+    from experiments import _plots
+
+    names, how = _silo_names(df, out_dir, cfg)
+    groups = [(f"local, {name}", "local", f"n_states:silo{s}") for s, name in names.items()]
     groups += [("SPAHM (global)", "spahm", "n_states"), ("full HDP-HMM", "full", "n_states")]
     groups = [g for g in groups if not df[(df.method == g[1]) & (df.metric == g[2])].empty]
     if not groups:
         return None
-    paper = {"local, silo 0": PAPER_LOCAL_STATES[0], "local, silo 1": PAPER_LOCAL_STATES[1],
-             "SPAHM (global)": PAPER["n_states"]["spahm"]}
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    paper = {"n_states": PAPER["n_states"]["spahm"]}
+    if how in ("subject", None) and len(names) == len(PAPER_LOCAL_STATES):  # the paper's silos
+        paper.update({f"n_states:silo{s}": v for s, v in zip(names, PAPER_LOCAL_STATES)})
+    fig, ax = _plots.plt.subplots(figsize=(6.4, 4.0))
+    n_trials = int(df.trial.nunique())
     for x, (label, method, metric) in enumerate(groups):
         vals = df[(df.method == method) & (df.metric == metric)].value.to_numpy()
         jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else np.zeros(1)
-        ax.scatter(x + jitter, vals, color=_plots.COLOURS[0], alpha=0.7,
-                   label="ours (one dot per trial)" if x == 0 else None)
-        if label in paper:
-            ax.scatter([x], [paper[label]], marker="D", color="black", zorder=3,
-                       label="paper" if label == "local, silo 0" else None)
+        ax.scatter(x + jitter, vals, color=_plots.colour(method), alpha=0.75,
+                   marker=_plots.style(method)["marker"], label=LABELS[method])
+        if method != "full" and metric in paper:
+            ax.scatter([x], [paper[metric]], marker="D", color="black", zorder=3,
+                       label="the paper")
     truncation = OmegaConf.select(cfg, "model.n_states", default=None) if cfg is not None else None
     if truncation:
         ax.axhline(truncation, color="grey", ls=":", label=f"truncation K = {truncation}")
     ax.set_xticks(np.arange(len(groups)), [g[0] for g in groups], rotation=20, ha="right")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("number of states used")
-    ax.set_title(_plots.title(cfg, "Motion capture: inferred number of states\n"
-                                   "one dot per trial (no error bars)"))
+    ax.set_title("Motion capture: inferred number of states")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
     path = out_dir / "states.png"
-    _plots.save_figure(fig, path)
+    _plots.finish(fig, path, _caption(
+        f"Dots: one per trial ({n_trials} trials, spread sideways); no error bars. Black "
+        f"diamonds: the paper's numbers of states, from {PAPER_SOURCE}.", cfg), axes=ax)
     return path
 
 
-def _plot_per_sequence(df, out_dir):
+def _plot_per_sequence(df, out_dir, cfg):
     from experiments import _plots
 
-    plt = _plots.plt
     per = df[df.metric.str.startswith("accuracy:") | df.metric.str.startswith("ari:")].copy()
     if per.empty:
         return None
@@ -477,34 +502,38 @@ def _plot_per_sequence(df, out_dir):
     per["sequence"] = per.metric.str.split(":").str[1]
     seqs = list(dict.fromkeys(per.sequence))
     methods = _methods(df)
-    fig, axes = plt.subplots(1, 2, figsize=(11.0, 3.8), sharey=True)
+    fig, axes = _plots.plt.subplots(1, 2, figsize=(10.0, 3.8), sharey=True)
     width = 0.8 / len(methods)
     for ax, kind, label in zip(axes, ("accuracy", "ari"),
                                ("1 - normalised Hamming", "adjusted Rand index")):
-        s = per[per.kind == kind].groupby(["method", "sequence"])["value"].agg(["mean", "std"])
+        s = summarise(per[per.kind == kind], None, ["method", "sequence"]).set_index(
+            ["method", "sequence"])
         for i, m in enumerate(methods):
             if m not in s.index.get_level_values(0):
                 continue
             vals = s.loc[m].reindex(seqs)
             ax.bar(np.arange(len(seqs)) + (i - (len(methods) - 1) / 2) * width, vals["mean"],
-                   width, yerr=np.nan_to_num(vals["std"]), capsize=2,
-                   color=_plots.COLOURS[i % len(_plots.COLOURS)], label=LABELS[m])
+                   width, yerr=np.nan_to_num(vals["std"]), capsize=2, ecolor="#555555",
+                   color=_plots.colour(m), label=LABELS[m])
         ax.set_xticks(np.arange(len(seqs)), seqs)
         ax.set_xlabel("sequence (subject_trial)")
         ax.tick_params(labelleft=True)  # both panels keep their y tick labels
         ax.set_ylabel(label + " (per sequence)")
+        ax.set_title(label, fontsize=10)
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Motion capture: per-sequence segmentation quality (each sequence relabelled "
-                 f"on its own)\nbars: mean over {df.trial.nunique()} trials, error bars: +-1 sd "
-                 "over trials", fontsize=10)
+    fig.suptitle("Motion capture: segmentation quality per sequence (each relabelled on its "
+                 "own)", fontsize=11)
+    fig.tight_layout()
+    stats = summarise(per, None, ["method", "metric"])
     path = out_dir / "metrics_per_sequence.png"
-    _plots.save_figure(fig, path)
+    _plots.finish(fig, path, _caption(
+        _plots.bars_caption(stats) + " The paper gives no per-sequence values.", cfg),
+        axes=axes, width=150)
     return path
 
 
-def _plot_segmentations(csv_path, path):
+def _plot_segmentations(csv_path, path, cfg=None):
     """Per sequence: true behaviours above each method's segmentation.
 
     Each method's states are mapped to behaviours by the one-to-one matching over all frames
@@ -541,16 +570,22 @@ def _plot_segmentations(csv_path, path):
         ax.set_title(f"sequence {name}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
     axes[-1].set_xlabel("frame")
-    fig.suptitle("Motion capture: segmentations of one trial (no error bars)", fontsize=9)
+    trial = Path(csv_path).stem.split("_")[-1].lstrip("0") or "0"
+    fig.suptitle(f"Motion capture: segmentations of trial {trial}", fontsize=10)
     names_file = Path(csv_path).parent / BEHAVIOURS_FILE
     behaviours = names_file.read_text().split() if names_file.is_file() else []
     if len(behaviours) < n_true:
         behaviours = [f"behaviour {k}" for k in range(1, n_true + 1)]
     handles = [Patch(color=palette[k], label=behaviours[k]) for k in range(n_true)]
-    handles.append(Patch(color=extra[len(extra) // 2], label="unmatched states (greys)"))
+    handles.append(Patch(color=extra[len(extra) // 2], label="unmatched states"))
     fig.tight_layout()
-    fig.legend(handles=handles, loc="upper center", ncol=7, fontsize=7, bbox_to_anchor=(0.5, 0.0))
-    _plots.save_figure(fig, path)
+    fig.legend(handles=handles, loc="upper left", fontsize=8, bbox_to_anchor=(1.0, 0.97),
+               frameon=False, title="behaviour", title_fontsize=8)
+    _plots.finish(fig, path, _caption(
+        "Each method's states are mapped to the behaviours by the one-to-one matching over all "
+        "frames (as for its Hamming distance): matched states take their behaviour's colour in "
+        "every sequence, unmatched states are greys. One trial: no spread.", cfg),
+        axes=axes, legend=False, width=150)
     return path
 
 
