@@ -209,13 +209,18 @@ def _budget(df, out_dir, cfg):
                       "validation score (deg F):\nmean of RMSE self and across", logx=True)
     ax.set_title("Budget: accuracy on validation days against the share of points kept",
                  fontsize=10)
-    _label_sigmas(ax, points, looks)
+    # sigma labels on one line only (the one nearest the paper's gamma0 = J): the lines
+    # run side by side, and labels on all of them overlap
+    J = _n_silos(df) or 1.0
+    labelled = min(gammas, key=lambda g: abs(np.log(g / J)))
+    _label_sigmas(ax, [p for p in points if p[3] == labelled], looks)
     n_splits = int(df.trial.nunique())
     path = out_dir / "budget.png"
     _plots.finish(fig, path, _caption(
         f"Each point: one (sigma, gamma0) of the selection grid; its mean compression and "
         f"mean validation score over {n_splits} splits, error bars +-1 sd of the score over "
-        "the splits; numbers beside the points: sigma (a range where points coincide).",
+        f"the splits; numbers beside the gamma0 = {labelled:g} points: sigma (a range where "
+        "points coincide).",
         _chosen_text(chosen, n_splits), cfg=cfg), axes=ax)
     return path
 
