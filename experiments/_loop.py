@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from experiments._files import atomic_write_text
 from experiments._parallel import parallel_backend
-from experiments._provenance import PROVENANCE_FILE, _earlier_runs, write_run_files
+from experiments._provenance import PROVENANCE_FILE, _earlier_runs, _git_commit, write_run_files
 from experiments._seeding import Trial
 from experiments._settings import check_fusion, check_resumable, check_runner_config, output_dir
 from experiments._store import (
@@ -168,6 +168,7 @@ def run_grid(cfg, settings, trial_fn, out_dir, desc=None, on_first_write=None) -
 
     todo = [(s, t) for s, t, key in grid if key not in manifest]
     resumed = len(manifest)
+    _git_commit()  # the commit of the code that runs, taken now (provenance is written later)
     start = time.perf_counter()
     show = _show_progress(cfg)
     lines = not show and not bool(OmegaConf.select(cfg, "quiet", default=False))

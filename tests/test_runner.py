@@ -472,3 +472,21 @@ def test_a_damaged_manifest_reruns_every_trial(clean_run, capsys):
     again = run_fake(out)
     assert len(CALLS) == 6
     pd.testing.assert_frame_equal(tidy(again), rows)
+
+
+def test_provenance_records_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    """The commit is read before the first trial runs: a checkout that moves on during a long
+    run (a commit made meanwhile) does not end up in the run's provenance.json."""
+    from experiments import _provenance
+
+    _provenance._git_commit.cache_clear()
+    seen = []
+    module = types.SimpleNamespace(**{**vars(FAKE), "trial": lambda cfg, s, trial, p: (
+        seen.append(_provenance._git_commit.cache_info().currsize) or _trial(cfg, s, trial, p))})
+    try:
+        run_experiment(fake_cfg(tmp_path / "run", trials=1), module)
+    finally:
+        _provenance._git_commit.cache_clear()
+    assert seen and all(n == 1 for n in seen)  # read before the first trial started
+    info = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert info["git_commit"] == _provenance._git_commit()
