@@ -48,11 +48,13 @@ IGNORED_KEYS = (*keys_with_role("identity", "execution"), "hydra", "experiment")
 
 
 def find_runs(root):
-    """Run directories under ``root`` (including itself), sorted."""
+    """Run directories under ``root`` (including itself), sorted; hidden directories under
+    ``root`` are skipped (``.<name>.overwrite`` is a run still being written)."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist")
-    return sorted({p.parent for p in root.rglob(METRICS_FILE)})
+    return sorted({p.parent for p in root.rglob(METRICS_FILE)
+                   if not any(part.startswith(".") for part in p.parent.relative_to(root).parts)})
 
 
 def run_config(run_dir):

@@ -107,3 +107,11 @@ def test_sweep_spread_is_over_trials_not_over_settings():
                          for t in range(3) for s, v in ((0.1, 0.0), (10.0, 100.0))])
     stats = report.sweep_stats(rows, "k")
     assert stats[["mean", "std", "count"]].values.tolist() == [[50.0, 0.0, 3]]
+
+
+def test_a_run_still_being_written_is_not_a_run(tmp_path):
+    """``.<name>.overwrite`` (a committed run being replaced) is skipped until it is swapped in."""
+    for name in ("paper", ".paper.overwrite"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text("method,metric,value\n")
+    assert report.find_runs(tmp_path) == [tmp_path / "paper"]

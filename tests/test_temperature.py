@@ -451,3 +451,16 @@ def test_one_quick_trial_on_real_weather5_shows_the_papers_ordering(tmp_path, mo
     value = df[df.method.isin(temperature.LABELS)].set_index(["method", "metric"])["value"]
     assert value["spahm", "rmse_across"] < 0.5 * value["sgp50", "rmse_across"]
     assert value["spahm", "rmse_self"] < value["sgp50", "rmse_self"] + 0.5
+
+
+@pytest.mark.parametrize("run", ["quick", "city_year", "states"])
+def test_committed_choices_lie_inside_their_validation_grids(run):
+    """In every split of the committed runs, the chosen sigma and gamma0 have a scored grid
+    value on each side (the grids as extended in that split)."""
+    df = pd.read_csv(ROOT / "results" / "temperature" / run / "metrics.csv")
+    for trial, rows in df.groupby("trial"):
+        chosen = rows[rows.method == "spahm"].set_index("metric")["value"]
+        scored = rows[(rows.method == temperature.VALIDATION) & (rows.metric == "score")]
+        for axis in ("sigma", "gamma0"):
+            values = sorted(set(scored[axis]))
+            assert values[0] < chosen[axis] < values[-1], (run, trial, axis, values)

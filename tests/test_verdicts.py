@@ -7,11 +7,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import ROOT
-from experiments import EXPERIMENTS, claims, verdicts
+from experiments import EXPERIMENTS, claims, report, verdicts
 from experiments._runner import load_results
 
 RESULTS = ROOT / "results"
-RUNS = sorted(p.parent for p in RESULTS.rglob("metrics.csv"))
+RUNS = report.find_runs(RESULTS)
 SECTION = "The paper's claims, judged on this run"
 
 
@@ -136,10 +136,10 @@ def test_readme_and_reports_hold_the_rows_of_the_runs_they_name():
     assert [r[:4] + [without_link(r[4])] for r in readme] == expected, (
         "README's verdict table differs from the committed runs' report.md: run "
         "`python -m experiments.verdicts --readme` (or `make report`)")
-    for report in sorted(RESULTS.glob("REPORT*.md")):
-        rows = table_rows(report.read_text(), "| application |")
+    for path in sorted(RESULTS.glob("REPORT*.md")):
+        rows = table_rows(path.read_text(), "| application |")
         assert [r[:4] + [without_link(r[4])] for r in rows] == expected, (
-            f"{report.name}'s claims table differs from the README's: `make report`")
+            f"{path.name}'s claims table differs from the README's: `make report`")
 
 
 def test_readme_holds_the_table_computed_from_the_committed_runs():
