@@ -6,9 +6,10 @@ import inspect
 import shutil
 
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import ROOT
-from experiments import EXPERIMENTS, report
+from experiments import EXPERIMENTS, report, reproduce
 from experiments.contract import Experiment
 
 #: Parameters of each contract function, in order (the runner passes them by position).
@@ -21,7 +22,7 @@ SIGNATURES = {
     "report": ["df", "cfg"],
 }
 
-COMMITTED_RUNS = sorted({p.parent.relative_to(ROOT) for p in (ROOT / "results").rglob("metrics.csv")})
+COMMITTED_RUNS = [p.relative_to(ROOT) for p in report.find_runs(ROOT / "results")]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -71,5 +72,38 @@ def test_committed_runs_record_no_absolute_path(run):
         path = ROOT / run / name
         if path.is_file():
             assert str(ROOT) not in path.read_text(), f"{run / name} names {ROOT}"
-    output_dir = report.run_config(ROOT / run).get("output_dir")
-    assert output_dir is None or not output_dir.startswith("/"), f"{run}: output_dir {output_dir}"
+    absolute = [f"{key}: {value}" for key, value in _strings(OmegaConf.to_container(report.run_config(ROOT / run)))
+                if value.startswith("/")]
+    assert absolute == [], f"{run}/config.yaml records absolute paths: {absolute}"
+
+
+
+@pytest.mark.parametrize("run", COMMITTED_RUNS, ids=[str(r) for r in COMMITTED_RUNS])
+def test_committed_runs_were_written_by_the_current_config_schema(run):
+    """A committed config has exactly the keys the current code composes for its experiment
+    and profile: a missing or a stale key means the run predates the code."""
+    saved = OmegaConf.to_container(report.run_config(ROOT / run))
+    current = OmegaConf.to_container(reproduce.compose_config(saved["name"], saved["profile"],
+                                                              "unused"))
+    saved_keys, current_keys = set(_keys(saved)), set(_keys(current))
+    assert (sorted(current_keys - saved_keys), sorted(saved_keys - current_keys)) == ([], []), \
+        f"{run}/config.yaml: (keys missing, keys the code no longer has)"
+
+
+def _keys(node, prefix=""):
+    for k, v in node.items():
+        if isinstance(v, dict) and v:
+            yield from _keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+def _strings(node, prefix=""):
+    """Every string value of a nested config as (dotted key, value)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, f"{prefix}{k}.")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, f"{prefix}{i}.")
+    elif isinstance(node, str):
+        yield prefix.rstrip("."), node
