@@ -72,10 +72,10 @@ def test_committed_runs_record_no_absolute_path(run):
         path = ROOT / run / name
         if path.is_file():
             assert str(ROOT) not in path.read_text(), f"{run / name} names {ROOT}"
-    absolute = [f"{key}: {value}" for key, value in _strings(OmegaConf.to_container(report.run_config(ROOT / run)))
-                if value.startswith("/")]
+    config = OmegaConf.to_container(report.run_config(ROOT / run))
+    absolute = [f"{key}: {value}" for key, value in _leaves(config, lists=True)
+                if isinstance(value, str) and value.startswith("/")]
     assert absolute == [], f"{run}/config.yaml records absolute paths: {absolute}"
-
 
 
 @pytest.mark.parametrize("run", COMMITTED_RUNS, ids=[str(r) for r in COMMITTED_RUNS])
@@ -85,25 +85,18 @@ def test_committed_runs_were_written_by_the_current_config_schema(run):
     saved = OmegaConf.to_container(report.run_config(ROOT / run))
     current = OmegaConf.to_container(reproduce.compose_config(saved["name"], saved["profile"],
                                                               "unused"))
-    saved_keys, current_keys = set(_keys(saved)), set(_keys(current))
+    saved_keys, current_keys = ({k for k, _ in _leaves(c)} for c in (saved, current))
     assert (sorted(current_keys - saved_keys), sorted(saved_keys - current_keys)) == ([], []), \
         f"{run}/config.yaml: (keys missing, keys the code no longer has)"
 
 
-def _keys(node, prefix=""):
-    for k, v in node.items():
-        if isinstance(v, dict) and v:
-            yield from _keys(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}"
-
-def _strings(node, prefix=""):
-    """Every string value of a nested config as (dotted key, value)."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _strings(v, f"{prefix}{k}.")
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _strings(v, f"{prefix}{i}.")
-    elif isinstance(node, str):
+def _leaves(node, prefix="", lists=False):
+    """(dotted key, value) of every leaf of a nested config; an empty mapping is a leaf, and
+    lists are leaves unless ``lists`` (then their items are, keyed by index)."""
+    items = (node.items() if isinstance(node, dict) and node
+             else enumerate(node) if lists and isinstance(node, list) else None)
+    if items is None:
         yield prefix.rstrip("."), node
+        return
+    for k, v in items:
+        yield from _leaves(v, f"{prefix}{k}.", lists)
